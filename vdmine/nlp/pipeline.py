@@ -1,0 +1,77 @@
+"""Build the spaCy pipeline once per process, from the config.
+
+Model-free by default: ``spacy.blank("en")`` + the scispaCy tokenizer (with vdmine's fixes) +
+a sentencizer + scispaCy's AbbreviationDetector + vdmine's rule components. When ``nlp.model``
+names an installed spaCy/scispaCy model, it is loaded instead of the blank pipeline and its
+entities are merged with the rule entities by the conditions component.
+
+Component order matters: conditions, exposures and doses fill ``doc.spans``; design reads the
+whole document; findings reads everything before it.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import spacy
+from spacy.language import Language
+
+from vdmine.config import ExposureConfig, NlpConfig
+from vdmine.errors import VdmineError
+
+# Importing these modules registers their spaCy factories.
+from vdmine.nlp import conditions, design, doses, exposures, findings  # noqa: F401
+from vdmine.nlp.tokenizer import make_tokenizer
+
+COMPONENTS = ("vdmine_conditions", "vdmine_exposures", "vdmine_doses", "vdmine_design", "vdmine_findings")
+
+
+def _base(model: str) -> Language:
+    if not model:
+        return spacy.blank("en")
+    try:
+        return spacy.load(model)
+    except OSError:
+        raise VdmineError("E040", model=model) from None
+
+
+def build_pipeline(nlp_cfg: NlpConfig | None = None, exposure_cfg: ExposureConfig | None = None) -> Language:
+    """Assemble the pipeline. Call once per process (see :func:`get_pipeline`)."""
+    nlp_cfg = nlp_cfg or NlpConfig()
+    exposure_cfg = exposure_cfg or ExposureConfig()
+    nlp = _base(nlp_cfg.model)
+    nlp.tokenizer = make_tokenizer(nlp)
+    if not ({"parser", "senter", "sentencizer"} & set(nlp.pipe_names)):
+        nlp.add_pipe("sentencizer", first=True)
+    # make_serializable keeps Docs picklable, which spaCy's n_process > 1 needs.
+    nlp.add_pipe("abbreviation_detector", config={"make_serializable": True})
+    nlp.add_pipe("vdmine_conditions", config={"vocabularies": list(nlp_cfg.vocabularies)})
+    nlp.add_pipe(
+        "vdmine_exposures",
+        config={"lexicon": exposure_cfg.lexicon, "co_interventions": list(exposure_cfg.co_interventions)},
+    )
+    nlp.add_pipe("vdmine_doses")
+    nlp.add_pipe("vdmine_design")
+    nlp.add_pipe("vdmine_findings", config={"exposure_name": exposure_cfg.name})
+    return nlp
+
+
+@lru_cache(maxsize=4)
+def _cached(model: str, vocabularies: tuple[str, ...], lexicon: str, co: tuple[str, ...], name: str) -> Language:
+    return build_pipeline(
+        NlpConfig(model=model, vocabularies=list(vocabularies)),
+        ExposureConfig(name=name, lexicon=lexicon, co_interventions=list(co)),
+    )
+
+
+def get_pipeline(nlp_cfg: NlpConfig | None = None, exposure_cfg: ExposureConfig | None = None) -> Language:
+    """The process-wide pipeline for this configuration (built on first use, then reused)."""
+    nlp_cfg = nlp_cfg or NlpConfig()
+    exposure_cfg = exposure_cfg or ExposureConfig()
+    return _cached(
+        nlp_cfg.model,
+        tuple(nlp_cfg.vocabularies),
+        exposure_cfg.lexicon,
+        tuple(exposure_cfg.co_interventions),
+        exposure_cfg.name,
+    )
