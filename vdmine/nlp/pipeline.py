@@ -22,6 +22,7 @@ from vdmine.errors import VdmineError
 # Importing these modules registers their spaCy factories.
 from vdmine.nlp import conditions, design, doses, exposures, findings  # noqa: F401
 from vdmine.nlp.tokenizer import make_tokenizer
+import scispacy.abbreviation  # noqa: F401  (registers "abbreviation_detector")
 
 COMPONENTS = ("vdmine_conditions", "vdmine_exposures", "vdmine_doses", "vdmine_design", "vdmine_findings")
 
