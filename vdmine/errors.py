@@ -30,6 +30,7 @@ class Errors:
     E032 = "No space left while writing {path}. The previous tables are intact."
     E040 = "spaCy model '{model}' (config nlp.model) is not installed. Install it or set nlp.model = \"\" for the model-free pipeline."
     E041 = "Vocabulary file {path} (config nlp.vocabularies) cannot be read: {detail}"
+    E042 = "Exposure lexicon '{lexicon}' (config exposure.lexicon) cannot be used: {detail}. Give a packaged name ({known}) or a path to a JSONL file."
     E050 = "No '{table}' table in {path}. Run `vdmine run` or `vdmine extract` first."
 
 

@@ -11,6 +11,7 @@ whole document; findings reads everything before it.
 
 from __future__ import annotations
 
+import warnings
 from functools import lru_cache
 
 import spacy
@@ -23,6 +24,9 @@ from vdmine.errors import VdmineError
 from vdmine.nlp import conditions, design, doses, exposures, findings  # noqa: F401
 from vdmine.nlp.tokenizer import make_tokenizer
 import scispacy.abbreviation  # noqa: F401  (registers "abbreviation_detector")
+
+# scispaCy's AbbreviationDetector warns on every doc that its global matcher has no patterns.
+warnings.filterwarnings("ignore", message=r".*\[W036\].*")
 
 COMPONENTS = ("vdmine_conditions", "vdmine_exposures", "vdmine_doses", "vdmine_design", "vdmine_findings")
 

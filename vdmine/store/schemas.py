@@ -142,6 +142,74 @@ RUNS = _schema(
     _f("message", pa.string(), "One-paragraph summary, or the error."),
 )
 
+EVIDENCE_MAP = _schema(
+    "One row per (condition, exposure, outcome): how many papers and findings, by design and direction, and a rule-based verdict (rules: vdmine/evidence/verdict_rules.toml, docs/evidence_map.md).",
+    _f("condition", pa.string(), "Canonical condition (findings.condition); 'unspecified' when the findings name none.", False),
+    _f("condition_group", pa.string(), "Top-level condition via vdmine/evidence/condition_hierarchy.tsv (knee osteoarthritis -> osteoarthritis); the condition itself when it has no parent."),
+    _f("exposure", pa.string(), "Exposure (findings.exposure); 'unspecified' when the findings name none.", False),
+    _f("outcome", pa.string(), "Outcome (findings.outcome); 'unspecified' when the findings name none.", False),
+    _f("n_papers", pa.int32(), "Distinct papers (pmids) with at least one finding in this row."),
+    _f("n_findings", pa.int32(), "Findings (sentences) in this row."),
+    _f("n_meta_analysis", pa.int32(), "Papers whose design is meta-analysis or systematic review."),
+    _f("n_rct", pa.int32(), "Papers whose design is randomized controlled trial."),
+    _f("n_observational", pa.int32(), "Papers whose design is cohort, case-control, cross-sectional or non-randomized trial."),
+    _f("n_case_report", pa.int32(), "Papers whose design is case report or case series."),
+    _f("n_animal_in_vitro", pa.int32(), "Papers whose design is animal or in vitro."),
+    _f("n_other_design", pa.int32(), "Papers of any other or unknown design (narrative review, guideline, other, null)."),
+    _f("n_benefit", pa.int32(), "Findings with direction benefit."),
+    _f("n_harm", pa.int32(), "Findings with direction harm."),
+    _f("n_no_effect", pa.int32(), "Findings with direction no_effect."),
+    _f("n_mixed", pa.int32(), "Findings with direction mixed."),
+    _f("n_association_positive", pa.int32(), "Findings with direction association_positive."),
+    _f("n_association_negative", pa.int32(), "Findings with direction association_negative."),
+    _f("n_unclear", pa.int32(), "Findings with direction unclear or null (not weighed)."),
+    _f("n_hedged", pa.int32(), "Findings marked hedged."),
+    _f("direction", pa.string(), "Dominant direction: the findings direction with the largest summed weight (ties broken by the order benefit, harm, no_effect, mixed, association_positive, association_negative); null when no finding is weighed."),
+    _f("weight_for", pa.float64(), "Summed paper weight of papers whose net stance is favourable (benefit, or an association pointing to benefit)."),
+    _f("weight_against", pa.float64(), "Summed paper weight of papers whose net stance is unfavourable (harm, or an association pointing to harm)."),
+    _f("weight_null", pa.float64(), "Summed paper weight of papers whose net stance is no effect."),
+    _f("weight_mixed", pa.float64(), "Summed paper weight of papers whose net stance is mixed."),
+    _f("verdict", pa.string(), "supports, against, no effect, mixed or insufficient (rules in docs/evidence_map.md)."),
+    _f("verdict_rule", pa.string(), "Which rule gave the verdict, with the weights, for audit."),
+    _f("iu_per_day_min", pa.float64(), "Smallest vitamin D daily dose (doses.iu_per_day) in the papers that carry the verdict; null when none is stated."),
+    _f("iu_per_day_max", pa.float64(), "Largest vitamin D daily dose (doses.iu_per_day) in those papers."),
+    _f("bolus_iu", pa.list_(pa.float64()), "Distinct single/bolus vitamin D doses (doses.bolus_iu) in those papers, ascending; listed apart from daily doses."),
+    _f("pmids", pa.list_(pa.string()), "All pmids in this row, sorted."),
+    _f("supporting_pmids", pa.list_(pa.string()), "Pmids whose net stance agrees with the verdict (all pmids for mixed/insufficient), sorted."),
+    _f("opposing_pmids", pa.list_(pa.string()), "Pmids whose net stance disagrees with the verdict, sorted."),
+    _f("representative_pmid", pa.string(), "Pmid of the representative sentence."),
+    _f("representative_sent_idx", pa.int32(), "sent_idx of the representative sentence."),
+    _f("representative_sentence", pa.string(), "One finding sentence from a paper that carries the verdict: best design, then unhedged, then conclusions > results > title, then lowest pmid/sent_idx."),
+)
+
+MECHANISMS = _schema(
+    "Sentences that name a pain mechanism (VDR, NGF, GDNF, opioid receptors, dorsal root ganglion, immune cells, cytokines ...) matched against vdmine/evidence/mechanism_cues.tsv.",
+    PMID, SENT_IDX, START, END,
+    _f("sentence", pa.string(), "The sentence text."),
+    _f("mechanism", pa.string(), "Canonical mechanism (e.g. 'vitamin D receptor', 'nerve growth factor')."),
+    _f("category", pa.string(), "receptor, neurotrophic factor, opioid signalling, sensory neuron, immune, or inflammation."),
+    _f("mesh_id", pa.string(), "MeSH descriptor of the mechanism, when known."),
+    _f("cue", pa.string(), "The words matched, as written."),
+    _f("vitd_in_sentence", pa.bool_(), "True when the same sentence names vitamin D (vdmine/evidence/context_cues.tsv)."),
+    _f("pain_context", pa.bool_(), "True when this sentence or an adjacent one talks about pain or nociception (context_cues.tsv)."),
+    _f("study_design", pa.string(), "The paper's design (papers.study_design)."),
+)
+
+DELIVERY = _schema(
+    "Sentences that say how vitamin D is given (injectable hydrogel, intramuscular, oral, topical ...) matched against vdmine/evidence/delivery_cues.tsv; only sentences that also name vitamin D.",
+    PMID, SENT_IDX, START, END,
+    _f("sentence", pa.string(), "The sentence text."),
+    _f("delivery", pa.string(), "Canonical delivery (e.g. 'injectable hydrogel', 'intramuscular', 'oral', 'topical')."),
+    _f("category", pa.string(), "'route' (how it enters the body) or 'formulation' (what carries it)."),
+    _f("mesh_id", pa.string(), "MeSH descriptor, when known."),
+    _f("cue", pa.string(), "The words matched, as written."),
+    _f("conditions", pa.list_(pa.string()), "Canonical conditions the paper's findings or condition mentions name, sorted."),
+    _f("outcome", pa.string(), "Outcome of the paper's best finding (same sentence first, else conclusions > results), or null."),
+    _f("direction", pa.string(), "Direction of that finding (what result the delivery had), or null."),
+    _f("result_sent_idx", pa.int32(), "sent_idx of that finding, or null."),
+    _f("study_design", pa.string(), "The paper's design (papers.study_design)."),
+)
+
 TABLES: dict[str, pa.Schema] = {
     "papers": PAPERS,
     "quarantine": QUARANTINE,
@@ -150,6 +218,9 @@ TABLES: dict[str, pa.Schema] = {
     "doses": DOSES,
     "findings": FINDINGS,
     "runs": RUNS,
+    "evidence_map": EVIDENCE_MAP,
+    "mechanisms": MECHANISMS,
+    "delivery": DELIVERY,
 }
 
 

@@ -1,0 +1,123 @@
+"""Prefect flows of vdmine: thin wiring of the plain functions in ``vdmine``.
+
+``pubmed_flow``: ESearch (history server, date-sliced past the paging limit) -> EFetch batches,
+mapped as tasks and staged on disk (resume) -> parse -> extract -> atomic commit -> report.
+
+``files_flow``: the same from local PubMed XML / JSONL files, with no network.
+
+Both hold the output folder's writer lock for the whole run, so two runs on the same folder
+cannot interleave. Network tasks carry explicit Prefect retries on top of the client's own
+per-request retries; nothing large is cached or persisted by Prefect.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+
+from vdmine import run as steps
+from vdmine.config import Config, load_config
+from vdmine.nlp.pipeline import get_pipeline
+from vdmine.pubmed.eutils import EutilsClient
+from vdmine.pubmed.sources import iter_files, resolve_inputs
+from vdmine.store.dataset import Store
+
+
+def _logger() -> logging.Logger | logging.LoggerAdapter:
+    try:
+        return get_run_logger()
+    except Exception:  # called outside a run (plain function use)
+        return logging.getLogger("vdmine")
+
+
+@task(name="search", retries=2, retry_delay_seconds=[2, 10], cache_policy=NO_CACHE)
+def search(cfg: Config) -> tuple[int, list[str]]:
+    """All PMIDs for the query (the client retries each request; this retries the whole search)."""
+    client = EutilsClient(cfg.eutils, cfg.api_key)
+    return client.search_ids(cfg.query.pubmed, mindate=cfg.query.mindate, maxdate=cfg.query.maxdate,
+                             max_records=cfg.query.max_records)
+
+
+@task(name="fetch-batch", retries=3, retry_delay_seconds=[2, 10, 30], cache_policy=NO_CACHE)
+def fetch_batch(cfg: Config, ids: list[str], path: str) -> str:
+    client = EutilsClient(cfg.eutils, cfg.api_key)
+    p, nbytes = steps.fetch_batch_to(client, ids, Path(path))
+    return str(p)
+
+
+@task(name="extract", cache_policy=NO_CACHE)
+def extract(cfg: Config, store: Store, collected: steps.Collected, fingerprint: str, progress: bool):
+    nlp = get_pipeline(cfg.nlp, cfg.exposure)
+    todo, kept = steps.records_to_extract(store, collected, fingerprint)
+    docs, failed = steps.extract(nlp, todo, cfg.nlp.batch_size, cfg.nlp.n_process, show_progress=progress)
+    return docs, failed, kept
+
+
+@task(name="commit", cache_policy=NO_CACHE)
+def commit(store: Store, collected, docs, failed, kept, summary, fingerprint) -> steps.RunSummary:
+    return steps.commit(store, collected, docs, failed, kept, summary, fingerprint)
+
+
+@task(name="report", cache_policy=NO_CACHE)
+def report(cfg: Config, out: Path, summary: steps.RunSummary) -> None:
+    from vdmine.evidence.report import write_outputs
+
+    write_outputs(out, cfg, summary)
+
+
+def _finish(cfg: Config, store: Store, collected: steps.Collected, summary: steps.RunSummary, progress: bool) -> dict:
+    fingerprint = steps.extractor_fingerprint(cfg)
+    docs, failed, kept = extract(cfg, store, collected, fingerprint, progress)
+    summary = commit(store, collected, docs, failed, kept, summary, fingerprint)
+    if cfg.output.report:
+        report(cfg, store.root, summary)
+    _logger().info(summary.text())
+    return summary.row()
+
+
+@flow(name="vdmine-run", log_prints=False)
+def pubmed_flow(config_path: str | None = None, query: str | None = None, out: str | None = None,
+                max_records: int | None = None, progress: bool = True) -> dict:
+    """Fetch a PubMed query through E-utilities and rebuild the evidence tables."""
+    cfg = load_config(config_path)
+    if query is not None:
+        cfg.query.pubmed = query
+    if max_records is not None:
+        cfg.query.max_records = max_records
+    store = Store(out or cfg.output.dir)
+    logger = _logger()
+    with store.lock():
+        summary = steps.new_summary("run", cfg.query.pubmed)
+        summary.window_start, summary.window_end = cfg.query.mindate or None, cfg.query.maxdate or None
+        EutilsClient(cfg.eutils, cfg.api_key).preflight()
+        found, ids = search(cfg)
+        summary.found = found
+        logger.info("ESearch: %d found, %d to fetch in batches of %d", found, len(ids), cfg.eutils.batch_size)
+        batches = [ids[i:i + cfg.eutils.batch_size] for i in range(0, len(ids), cfg.eutils.batch_size)]
+        staging = store.staging(steps.run_key(cfg.query.pubmed, cfg.query.mindate, cfg.query.maxdate, ids))
+        paths = [str(steps.batch_path(staging, i)) for i in range(len(batches))]
+        futures = fetch_batch.map([cfg] * len(batches), batches, paths)
+        fetched = [Path(f.result()) for f in futures]  # raises if a batch failed after its retries
+        collected = steps.read_staged(fetched, batches)
+        row = _finish(cfg, store, collected, summary, progress)
+        for p in fetched:
+            p.unlink(missing_ok=True)
+        staging.rmdir() if staging.exists() and not any(staging.iterdir()) else None
+        return row
+
+
+@flow(name="vdmine-extract", log_prints=False)
+def files_flow(inputs: list[str], out: str | None = None, config_path: str | None = None,
+               progress: bool = True) -> dict:
+    """Extract local PubMed XML / JSONL files into the evidence tables (no network)."""
+    cfg = load_config(config_path)
+    files = resolve_inputs(inputs)
+    store = Store(out or cfg.output.dir)
+    with store.lock():
+        summary = steps.new_summary("extract", " ".join(str(f) for f in files))
+        collected = steps.collect(iter_files(files))
+        summary.found = collected.seen
+        return _finish(cfg, store, collected, summary, progress)

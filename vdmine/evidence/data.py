@@ -1,0 +1,155 @@
+"""Load the evidence package's data files (rules, hierarchy, families, cue vocabularies) once.
+
+Everything that is a judgement call (weights, thresholds, which names group together, which words
+cue a mechanism) lives in the TSV/TOML files beside this module so it can be read, reviewed and
+changed without touching code.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+
+
+def _text(name: str) -> str:
+    return resources.files("vdmine.evidence").joinpath(name).read_text(encoding="utf-8")
+
+
+def _tsv(name: str) -> list[list[str]]:
+    rows = []
+    for line in _text(name).splitlines():
+        if not line.strip() or line.startswith("#"):
+            continue
+        rows.append(line.split("\t"))
+    return rows
+
+
+@lru_cache(maxsize=1)
+def rules() -> dict:
+    """The verdict rules (verdict_rules.toml)."""
+    return tomllib.loads(_text("verdict_rules.toml"))
+
+
+@dataclass(frozen=True)
+class Hierarchy:
+    parent: dict[str, str]
+    section: frozenset[str]
+
+    def ancestors(self, name: str) -> list[str]:
+        """name itself, then its parent, grandparent ... (lower-cased; cycles stop)."""
+        out = [name.lower()]
+        while out[-1] in self.parent and self.parent[out[-1]] not in out:
+            out.append(self.parent[out[-1]])
+        return out
+
+    def group(self, name: str) -> str:
+        """The report section a condition belongs to: nearest ancestor-or-self marked section."""
+        chain = self.ancestors(name)
+        for node in chain:
+            if node in self.section:
+                return node
+        return chain[0]
+
+
+@lru_cache(maxsize=1)
+def hierarchy() -> Hierarchy:
+    parent: dict[str, str] = {}
+    section: set[str] = set()
+    for row in _tsv("condition_hierarchy.tsv"):
+        child, par = row[0].strip().lower(), row[1].strip().lower()
+        parent[child] = par
+        if len(row) > 2 and row[2].strip() == "yes":
+            section.add(child)
+    return Hierarchy(parent, frozenset(section))
+
+
+@dataclass(frozen=True)
+class FamilyLine:
+    kind: str
+    family: str
+    pattern: re.Pattern
+    polarity: int
+
+
+@lru_cache(maxsize=1)
+def families() -> tuple[FamilyLine, ...]:
+    out = []
+    for row in _tsv("families.tsv"):
+        kind, family, pattern, polarity = row[0], row[1], row[2], int(row[3])
+        out.append(FamilyLine(kind, family.lower(), re.compile(pattern), polarity))
+    return tuple(out)
+
+
+@lru_cache(maxsize=4096)
+def membership(kind: str, name: str) -> dict[str, int]:
+    """Families a name belongs to, with its polarity in each (first matching line per family)."""
+    low = (name or "").strip().lower()
+    out: dict[str, int] = {}
+    for line in families():
+        if line.kind == kind and line.family not in out and line.pattern.fullmatch(low):
+            out[line.family] = line.polarity
+    if kind == "exposure" or kind == "outcome":
+        out.setdefault(low, 1)  # every name is a family of itself
+    return out
+
+
+@lru_cache(maxsize=4096)
+def outcome_polarity(outcome: str) -> int:
+    """+1 higher is better, -1 lower is better, 0 unknown: the first matching outcome line."""
+    low = (outcome or "").strip().lower()
+    for line in families():
+        if line.kind == "outcome" and line.pattern.fullmatch(low):
+            return line.polarity
+    return 0
+
+
+def exposure_polarity(exposure: str) -> int:
+    """-1 when the exposure means less vitamin D (deficiency), else +1."""
+    return membership("exposure", exposure).get("vitamin d level", 1)
+
+
+@dataclass(frozen=True)
+class Cue:
+    cue: str
+    canonical: str
+    category: str
+    mesh_id: str | None
+
+
+def _cues(name: str) -> tuple[Cue, ...]:
+    out = []
+    for row in _tsv(name):
+        row = row + [""] * (4 - len(row))
+        out.append(Cue(row[0].strip(), row[1].strip(), row[2].strip(), row[3].strip() or None))
+    return tuple(out)
+
+
+@lru_cache(maxsize=1)
+def mechanism_cues() -> tuple[Cue, ...]:
+    return _cues("mechanism_cues.tsv")
+
+
+@lru_cache(maxsize=1)
+def delivery_cues() -> tuple[Cue, ...]:
+    return _cues("delivery_cues.tsv")
+
+
+@lru_cache(maxsize=1)
+def context_cues() -> dict[str, tuple[str, ...]]:
+    out: dict[str, list[str]] = {}
+    for row in _tsv("context_cues.tsv"):
+        out.setdefault(row[1].strip(), []).append(row[0].strip())
+    return {k: tuple(v) for k, v in out.items()}
+
+
+def pmid_key(pmid: str) -> tuple:
+    """Natural sort key: numeric PubMed ids by value, then other ids (vdw:12) naturally."""
+    if pmid.isdigit():
+        return (0, int(pmid), "")
+    m = re.fullmatch(r"(.*?)(\d+)", pmid)
+    if m:
+        return (1, m.group(1), int(m.group(2)))
+    return (2, pmid, 0)

@@ -1,0 +1,267 @@
+"""The evidence map: one row per (condition, exposure, outcome), aggregated from the findings.
+
+Pure functions over pyarrow tables (:func:`build_evidence_map`) plus deterministic Parquet I/O
+(:func:`write_table`, :func:`read_table`) and the entry point the flow calls
+(:func:`build_and_write_evidence_map`). Same input -> byte-identical Parquet: rows are sorted,
+lists are sorted, nothing depends on the clock, and the writer options are fixed.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from vdmine.errors import VdmineError
+from vdmine.evidence import data
+from vdmine.evidence.verdict import (
+    DESIGN_BUCKETS,
+    DIRECTIONS,
+    decide,
+    design_bucket,
+    design_weight,
+    finding_factor,
+    map_stance,
+    reduce_papers,
+)
+from vdmine.store.schemas import TABLES
+
+UNSPECIFIED = "unspecified"
+SECTION_RANK = {"conclusions": 0, "results": 1, "title": 2, "other": 3, "background": 4, "methods": 5}
+PART = "part-0.parquet"
+
+
+# ---------------------------------------------------------------------------------------- I/O
+
+
+def empty(table: str) -> pa.Table:
+    return TABLES[table].empty_table()
+
+
+def read_table(out_dir: str | Path, table: str, required: bool = False) -> pa.Table:
+    """Read ``out_dir/<table>`` (a folder of Parquet files, or one file) conformed to the schema.
+
+    Missing columns become nulls and extra columns are dropped, so the aggregation works on output
+    of any vdmine version. A missing table is empty, or error E050 when ``required``.
+    """
+    path = Path(out_dir) / table
+    if not path.exists():
+        alt = path.with_suffix(".parquet")
+        if alt.exists():
+            path = alt
+        elif required:
+            raise VdmineError("E050", table=table, path=out_dir)
+        else:
+            return empty(table)
+    if path.is_dir() and not any(path.rglob("*.parquet")):
+        return empty(table)
+    t = pq.read_table(path)
+    schema = TABLES[table]
+    cols = []
+    for field in schema:
+        if field.name in t.column_names:
+            col = t.column(field.name)
+            cols.append(col.cast(field.type) if col.type != field.type else col)
+        else:
+            cols.append(pa.nulls(t.num_rows, field.type))
+    return pa.Table.from_arrays(cols, schema=schema)
+
+
+def write_table(table: pa.Table, out_dir: str | Path, name: str) -> Path:
+    """Write ``out_dir/<name>/part-0.parquet`` with fixed options (byte-identical for equal input)."""
+    folder = Path(out_dir) / name
+    folder.mkdir(parents=True, exist_ok=True)
+    for old in folder.glob("*.parquet"):
+        if old.name != PART:
+            old.unlink()
+    target = folder / PART
+    tmp = folder / (PART + ".tmp")
+    pq.write_table(
+        table,
+        tmp,
+        compression="zstd",
+        compression_level=3,
+        use_dictionary=True,
+        write_statistics=False,
+        data_page_version="1.0",
+        version="2.6",
+        row_group_size=1 << 20,
+    )
+    tmp.replace(target)
+    return target
+
+
+# ------------------------------------------------------------------------------- aggregation
+
+
+def _s(value) -> str:
+    value = (value or "").strip()
+    return value if value else UNSPECIFIED
+
+
+def _sorted_pmids(pmids) -> list[str]:
+    return sorted(set(pmids), key=data.pmid_key)
+
+
+def _designs(papers: pa.Table) -> dict[str, str | None]:
+    cols = papers.select(["pmid", "study_design"]).to_pydict()
+    return dict(zip(cols["pmid"], cols["study_design"]))
+
+
+def _doses_by_pmid(doses: pa.Table | None) -> dict[str, tuple[list[float], list[float]]]:
+    out: dict[str, tuple[list[float], list[float]]] = defaultdict(lambda: ([], []))
+    if doses is None or doses.num_rows == 0:
+        return out
+    d = doses.select(["pmid", "iu_per_day", "bolus_iu"]).to_pydict()
+    for pmid, day, bolus in zip(d["pmid"], d["iu_per_day"], d["bolus_iu"]):
+        if day is not None:
+            out[pmid][0].append(float(day))
+        if bolus is not None:
+            out[pmid][1].append(float(bolus))
+    return out
+
+
+def _representative(findings: list[dict], carriers: set[str], winning) -> dict | None:
+    """Best sentence from a paper that carries the verdict (rules in the schema doc)."""
+    pool = [f for f in findings if f["pmid"] in carriers and (winning is None or f["_stance"] == winning)]
+    pool = pool or [f for f in findings if f["_stance"] is not None] or findings
+    if not pool:
+        return None
+    return min(
+        pool,
+        key=lambda f: (
+            -f["_design_w"],
+            bool(f.get("hedged")),
+            SECTION_RANK.get((f.get("section") or "other").lower(), 3),
+            data.pmid_key(f["pmid"]),
+            f["sent_idx"],
+        ),
+    )
+
+
+def build_evidence_map(papers: pa.Table, findings: pa.Table, doses: pa.Table | None = None) -> pa.Table:
+    """Aggregate findings into the ``evidence_map`` table (schema EVIDENCE_MAP).
+
+    The design of a paper comes from ``papers.study_design`` (falling back to
+    ``findings.study_design``); doses from ``doses`` (vitamin D only: ``iu_per_day``/``bolus_iu``).
+    """
+    design_of = _designs(papers) if papers is not None and papers.num_rows else {}
+    dose_of = _doses_by_pmid(doses)
+    hier = data.hierarchy()
+
+    rows_by_key: dict[tuple[str, str, str], list[dict]] = defaultdict(list)
+    for f in findings.to_pylist():
+        key = (_s(f.get("condition")), _s(f.get("exposure")), _s(f.get("outcome")))
+        f["_design"] = design_of.get(f["pmid"]) or f.get("study_design")
+        f["_design_w"] = design_weight(f["_design"])
+        rows_by_key[key].append(f)
+
+    out = []
+    for key in sorted(rows_by_key):
+        condition, exposure, outcome = key
+        fs = sorted(rows_by_key[key], key=lambda f: (data.pmid_key(f["pmid"]), f["sent_idx"]))
+        dir_counts = {d: 0 for d in DIRECTIONS}
+        unclear = hedged = 0
+        for f in fs:
+            d = f.get("direction")
+            if d in dir_counts:
+                dir_counts[d] += 1
+            else:
+                unclear += 1
+            hedged += bool(f.get("hedged"))
+        majority_assoc = 1 if dir_counts["association_positive"] >= dir_counts["association_negative"] else -1
+
+        dir_weight = {d: 0.0 for d in DIRECTIONS}
+        items = []
+        for f in fs:
+            d = f.get("direction")
+            factor = finding_factor(f.get("hedged"), f.get("significant"), d)
+            f["_stance"] = map_stance(d, exposure, outcome, majority_assoc)
+            if d in dir_weight:
+                dir_weight[d] += factor * f["_design_w"]
+            items.append((f["pmid"], f["_design"], f["_stance"], factor))
+        papers_st = reduce_papers(items)
+        v = decide(papers_st)
+
+        pmids = _sorted_pmids(f["pmid"] for f in fs)
+        if v.winning is None:
+            carriers = set(papers_st)
+        else:
+            carriers = {p for p, st in papers_st.items() if st.stance == v.winning}
+        opposing = [p for p in papers_st if p not in carriers]
+
+        bucket_counts = {b: 0 for b in DESIGN_BUCKETS}
+        seen = {}
+        for f in fs:
+            seen.setdefault(f["pmid"], f["_design"])
+        for design in seen.values():
+            bucket_counts[design_bucket(design)] += 1
+
+        days = [x for p in carriers for x in dose_of.get(p, ([], []))[0]]
+        boluses = sorted({x for p in carriers for x in dose_of.get(p, ([], []))[1]})
+        top = max(dir_weight.values())
+        direction = next((d for d in DIRECTIONS if dir_weight[d] == top), None) if top > 0 else None
+        rep = _representative(fs, carriers, v.winning)
+
+        out.append(
+            {
+                "condition": condition,
+                "condition_group": hier.group(condition) if condition != UNSPECIFIED else UNSPECIFIED,
+                "exposure": exposure,
+                "outcome": outcome,
+                "n_papers": len(pmids),
+                "n_findings": len(fs),
+                "n_meta_analysis": bucket_counts["meta_analysis"],
+                "n_rct": bucket_counts["rct"],
+                "n_observational": bucket_counts["observational"],
+                "n_case_report": bucket_counts["case_report"],
+                "n_animal_in_vitro": bucket_counts["animal_in_vitro"],
+                "n_other_design": bucket_counts["other"],
+                "n_benefit": dir_counts["benefit"],
+                "n_harm": dir_counts["harm"],
+                "n_no_effect": dir_counts["no_effect"],
+                "n_mixed": dir_counts["mixed"],
+                "n_association_positive": dir_counts["association_positive"],
+                "n_association_negative": dir_counts["association_negative"],
+                "n_unclear": unclear,
+                "n_hedged": hedged,
+                "direction": direction,
+                "weight_for": v.weights[1],
+                "weight_against": v.weights[-1],
+                "weight_null": v.weights[0],
+                "weight_mixed": v.weights["m"],
+                "verdict": v.verdict,
+                "verdict_rule": v.rule,
+                "iu_per_day_min": min(days) if days else None,
+                "iu_per_day_max": max(days) if days else None,
+                "bolus_iu": boluses,
+                "pmids": pmids,
+                "supporting_pmids": _sorted_pmids(carriers),
+                "opposing_pmids": _sorted_pmids(opposing),
+                "representative_pmid": rep["pmid"] if rep else None,
+                "representative_sent_idx": rep["sent_idx"] if rep else None,
+                "representative_sentence": rep["sentence"] if rep else None,
+            }
+        )
+    return pa.Table.from_pylist(out, schema=TABLES["evidence_map"])
+
+
+def build_and_write_evidence_map(out_dir: str | Path) -> dict[str, Path]:
+    """Read papers/findings/doses from ``out_dir``, write evidence_map, mechanisms and delivery.
+
+    Returns ``{table name: written file}``. Raises E050 when there is no ``papers`` table.
+    """
+    from vdmine.evidence.mechanisms import mechanism_and_delivery_rows
+
+    out_dir = Path(out_dir)
+    papers = read_table(out_dir, "papers", required=True)
+    findings = read_table(out_dir, "findings")
+    doses = read_table(out_dir, "doses")
+    conditions = read_table(out_dir, "conditions")
+    written = {"evidence_map": write_table(build_evidence_map(papers, findings, doses), out_dir, "evidence_map")}
+    mech, deliv = mechanism_and_delivery_rows(papers, findings, conditions)
+    written["mechanisms"] = write_table(mech, out_dir, "mechanisms")
+    written["delivery"] = write_table(deliv, out_dir, "delivery")
+    return written

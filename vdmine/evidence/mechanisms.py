@@ -1,0 +1,176 @@
+"""Mechanism and delivery sentences: claims in the seed that are not condition x outcome effects.
+
+How vitamin D might act on pain (VDR, NGF, GDNF, opioid receptors, dorsal root ganglion neurons,
+immune cells, cytokines) and how it is given (injectable hydrogel, intramuscular, oral, topical)
+are sentence-level cue matches over title + abstract. The cue words are data
+(mechanism_cues.tsv, delivery_cues.tsv, context_cues.tsv).
+
+Sentences come from the same tokenizer + sentencizer as the extraction pipeline, so ``sent_idx``
+joins with the findings table on ``(pmid, sent_idx)``.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from functools import lru_cache
+
+import pyarrow as pa
+import spacy
+from spacy.matcher import PhraseMatcher
+from spacy.util import filter_spans
+
+from vdmine.evidence import data
+from vdmine.evidence.map import SECTION_RANK
+from vdmine.store.schemas import TABLES
+
+
+@lru_cache(maxsize=1)
+def _nlp():
+    """Tokenizer + sentencizer only, with one PhraseMatcher holding every cue vocabulary."""
+    from vdmine.nlp.tokenizer import make_tokenizer
+
+    nlp = spacy.blank("en")
+    nlp.tokenizer = make_tokenizer(nlp)
+    nlp.add_pipe("sentencizer")
+    matcher = PhraseMatcher(nlp.vocab, attr="LOWER")
+    cue_info: dict[str, data.Cue] = {}
+    for prefix, cues in (("M", data.mechanism_cues()), ("D", data.delivery_cues())):
+        for i, c in enumerate(cues):
+            key = f"{prefix}{i}"
+            cue_info[key] = c
+            matcher.add(key, [nlp.make_doc(c.cue)])
+    for kind, words in data.context_cues().items():
+        matcher.add(f"C:{kind}", [nlp.make_doc(w) for w in words])
+    return nlp, matcher, cue_info
+
+
+def _text(title: str | None, abstract: str | None) -> str:
+    title, abstract = title or "", abstract or ""
+    if title and abstract:
+        return f"{title}\n{abstract}"
+    return title or abstract
+
+
+def _scan(papers: pa.Table):
+    """Yield (pmid, design, doc, [(prefix, cue, span)], context {kind: set(sent_idx)})."""
+    nlp, matcher, cue_info = _nlp()
+    cols = papers.select(["pmid", "title", "abstract", "study_design"]).to_pydict()
+    texts = (_text(t, a) for t, a in zip(cols["title"], cols["abstract"]))
+    for pmid, design, doc in zip(cols["pmid"], cols["study_design"], nlp.pipe(texts, batch_size=64)):
+        sent_of = {}
+        for i, sent in enumerate(doc.sents):
+            for tok in sent:
+                sent_of[tok.i] = i
+        context: dict[str, set[int]] = defaultdict(set)
+        cue_spans = []
+        for match_id, start, end in matcher(doc):
+            key = nlp.vocab.strings[match_id]
+            if key.startswith("C:"):
+                context[key[2:]].add(sent_of[start])
+            else:
+                span = doc[start:end]
+                span.label_ = key
+                cue_spans.append(span)
+        hits = [(s.label_[0], cue_info[s.label_], s, sent_of[s.start]) for s in sorted(filter_spans(cue_spans), key=lambda s: s.start)]
+        yield pmid, design, doc, hits, context
+
+
+def _sentences(doc) -> list:
+    return list(doc.sents)
+
+
+def _paper_results(findings: pa.Table | None, conditions: pa.Table | None):
+    """Per pmid: the findings (for the delivery result) and the condition names."""
+    by_pmid: dict[str, list[dict]] = defaultdict(list)
+    conds: dict[str, set[str]] = defaultdict(set)
+    if findings is not None and findings.num_rows:
+        cols = ["pmid", "sent_idx", "section", "condition", "outcome", "direction", "hedged"]
+        for f in findings.select(cols).to_pylist():
+            by_pmid[f["pmid"]].append(f)
+            if f["condition"]:
+                conds[f["pmid"]].add(f["condition"])
+    if conditions is not None and conditions.num_rows:
+        for c in conditions.select(["pmid", "canonical", "negated"]).to_pylist():
+            if c["canonical"] and not c["negated"]:
+                conds[c["pmid"]].add(c["canonical"])
+    return by_pmid, conds
+
+
+def _result(fs: list[dict], sent_idx: int) -> dict | None:
+    usable = [f for f in fs if f["direction"] and f["direction"] != "unclear"]
+    if not usable:
+        return None
+    return min(
+        usable,
+        key=lambda f: (
+            f["sent_idx"] != sent_idx,
+            SECTION_RANK.get((f["section"] or "other").lower(), 3),
+            bool(f["hedged"]),
+            f["sent_idx"],
+        ),
+    )
+
+
+def mechanism_and_delivery_rows(
+    papers: pa.Table, findings: pa.Table | None = None, conditions: pa.Table | None = None
+) -> tuple[pa.Table, pa.Table]:
+    """Both sentence tables in one pass over the papers: (MECHANISMS table, DELIVERY table).
+
+    Mechanism rows: every cue match (one per sentence and mechanism); ``pain_context`` says whether
+    the sentence or a neighbouring one talks about pain. Delivery rows: only cue matches in a
+    sentence that names vitamin D, with the paper's best finding as the result.
+    """
+    by_pmid, conds = _paper_results(findings, conditions)
+    mech, deliv = [], []
+    for pmid, design, doc, hits, context in _scan(papers):
+        vit = context.get("vitamin_d", set())
+        pain = context.get("pain", set())
+        sents = None
+        seen = set()
+        for prefix, cue, span, si in hits:
+            if (prefix, si, cue.canonical) in seen or (prefix == "D" and si not in vit):
+                continue
+            seen.add((prefix, si, cue.canonical))
+            sents = sents or _sentences(doc)
+            row = {
+                "pmid": pmid,
+                "sent_idx": si,
+                "start_char": span.start_char,
+                "end_char": span.end_char,
+                "sentence": sents[si].text.strip(),
+                "category": cue.category,
+                "mesh_id": cue.mesh_id,
+                "cue": span.text,
+                "study_design": design,
+            }
+            if prefix == "M":
+                row.update(
+                    mechanism=cue.canonical,
+                    vitd_in_sentence=si in vit,
+                    pain_context=bool({si - 1, si, si + 1} & pain),
+                )
+                mech.append(row)
+            else:
+                res = _result(by_pmid.get(pmid, []), si)
+                row.update(
+                    delivery=cue.canonical,
+                    conditions=sorted(conds.get(pmid, ())),
+                    outcome=res["outcome"] if res else None,
+                    direction=res["direction"] if res else None,
+                    result_sent_idx=res["sent_idx"] if res else None,
+                )
+                deliv.append(row)
+    return (
+        pa.Table.from_pylist(mech, schema=TABLES["mechanisms"]),
+        pa.Table.from_pylist(deliv, schema=TABLES["delivery"]),
+    )
+
+
+def mechanism_rows(papers: pa.Table) -> pa.Table:
+    """The MECHANISMS table alone."""
+    return mechanism_and_delivery_rows(papers)[0]
+
+
+def delivery_rows(papers: pa.Table, findings: pa.Table | None = None, conditions: pa.Table | None = None) -> pa.Table:
+    """The DELIVERY table alone."""
+    return mechanism_and_delivery_rows(papers, findings, conditions)[1]

@@ -1,0 +1,514 @@
+"""Direction-of-effect rules for one sentence: plain strings in, a judgement out.
+
+Kept free of spaCy so the same rules serve the pipeline component (:mod:`vdmine.nlp.findings`)
+and the Evidence Inference benchmark (:mod:`vdmine.eval.findings`), where the outcome,
+intervention and comparator come from the prompt instead of from the document.
+
+All cue words live in data files (``lexicons/triggers.tsv``, ``hedges.tsv``, ``outcomes.jsonl``);
+this module only says how they combine: a clause window around the outcome, the nearest
+direction cue, negation just before it, significance from wording / p-values / confidence
+intervals, and which arm a comparison is about ("lower in the placebo group than ..." is an
+increase for the intervention).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+LEXICON_DIR = Path(__file__).resolve().parent / "lexicons"
+
+# Cue classes that can carry the direction of a result (used by the cheap prefilter too).
+DIRECTION_CLASSES = ("up", "down", "better", "worse")
+RESULT_CLASSES = DIRECTION_CLASSES + ("nodiff", "assoc", "nonsig", "sig", "assoc_pos", "assoc_neg")
+
+_WORD = r"[\w\u0370-\u03ff]"  # word characters incl. Greek (TNF-α, β-CTX)
+
+
+def _phrase_regex(phrases: list[str], flags: int) -> re.Pattern | None:
+    if not phrases:
+        return None
+    alts = sorted(set(phrases), key=len, reverse=True)
+    body = "|".join(re.escape(p).replace(r"\ ", r"\s+") for p in alts)
+    return re.compile(rf"(?<!{_WORD})(?:{body})(?!{_WORD})", flags)
+
+
+def _case_sensitive(term: str) -> bool:
+    """Abbreviations written without lowercase (OR, HR, VAS, BMD) are matched as written."""
+    return not any(ch.islower() for ch in term) and any(ch.isalpha() for ch in term)
+
+
+@dataclass(frozen=True)
+class Cue:
+    start: int
+    end: int
+    text: str
+    classes: frozenset
+    value: str = ""
+
+
+@dataclass(frozen=True)
+class OutcomeTerm:
+    canonical: str
+    mesh_id: str | None
+    polarity: str  # higher_better | higher_worse | neutral
+
+
+class _PhraseSet:
+    """Phrases -> (class, value); one compiled alternation per case mode plus a few regex cues."""
+
+    def __init__(self, entries: list[tuple[str, str, str]]):
+        self.by_text: dict[str, list[tuple[str, str]]] = {}
+        ci, cs, rx = [], [], []
+        for cue, cls, value in entries:
+            if cue.startswith("re:"):
+                rx.append((re.compile(cue[3:], re.I), cls, value))
+                continue
+            key = cue if _case_sensitive(cue) else cue.lower()
+            self.by_text.setdefault(re.sub(r"\s+", " ", key), []).append((cls, value))
+            (cs if _case_sensitive(cue) else ci).append(cue)
+        self.ci = _phrase_regex(ci, re.I)
+        self.cs = _phrase_regex(cs, 0)
+        self.rx = rx
+
+    def find(self, text: str) -> list[Cue]:
+        raw: list[Cue] = []
+        for pattern, cs in ((self.ci, False), (self.cs, True)):
+            if pattern is None:
+                continue
+            for m in pattern.finditer(text):
+                t = re.sub(r"\s+", " ", m.group(0))
+                hits = self.by_text.get(t if cs else t.lower()) or self.by_text.get(t.lower()) or []
+                if hits:
+                    raw.append(Cue(m.start(), m.end(), m.group(0), frozenset(c for c, _ in hits), hits[0][1]))
+        for pattern, cls, value in self.rx:
+            for m in pattern.finditer(text):
+                raw.append(Cue(m.start(), m.end(), m.group(0), frozenset([cls]), value))
+        # leftmost-longest, no overlaps: "no significant difference" hides "significant"
+        raw.sort(key=lambda c: (c.start, -(c.end - c.start)))
+        out: list[Cue] = []
+        last_end = -1
+        for c in raw:
+            if c.start >= last_end:
+                out.append(c)
+                last_end = c.end
+            elif out and c.start == out[-1].start and c.end == out[-1].end:
+                out[-1] = Cue(c.start, c.end, c.text, out[-1].classes | c.classes, out[-1].value or c.value)
+        return out
+
+
+def _read_tsv(name: str) -> list[tuple[str, str, str]]:
+    rows = []
+    for line in (LEXICON_DIR / name).read_text(encoding="utf-8").splitlines():
+        if not line.strip() or line.startswith("#"):
+            continue
+        parts = line.split("\t")
+        rows.append((parts[0], parts[1], parts[2] if len(parts) > 2 else ""))
+    return rows
+
+
+class Lexicons:
+    """All cue data, compiled once per process (see :func:`lexicons`)."""
+
+    def __init__(self) -> None:
+        triggers = _read_tsv("triggers.tsv")
+        self.cues = _PhraseSet(triggers)
+        self.hedges = _PhraseSet(_read_tsv("hedges.tsv"))
+        self.section_labels = {c.lower(): v for c, cls, v in triggers if cls == "section_label"}
+        terms: list[tuple[str, str, str]] = []
+        self.outcomes: dict[str, OutcomeTerm] = {}
+        for line in (LEXICON_DIR / "outcomes.jsonl").read_text(encoding="utf-8").splitlines():
+            if not line.strip():
+                continue
+            entry = json.loads(line)
+            self.outcomes[entry["canonical"]] = OutcomeTerm(entry["canonical"], entry.get("mesh_id"), entry["polarity"])
+            for t in entry["terms"] + [entry["canonical"]]:
+                terms.append((t, "outcome", entry["canonical"]))
+        self.outcome_terms = _PhraseSet(terms)
+        stems = {c.lower()[:5] for c, cls, _ in triggers if cls in RESULT_CLASSES and not c.startswith("re:")}
+        stems = {s for s in stems if len(s) >= 3}
+        self.prefilter = re.compile(
+            r"(?:" + "|".join(sorted(map(re.escape, stems), key=len, reverse=True)) + r")|[<=>≤≥]\s*0?\.\d|\bCI\b",
+            re.I,
+        )
+
+    def find_outcomes(self, text: str) -> list[Cue]:
+        return self.outcome_terms.find(text)
+
+    def polarity(self, canonical: str | None) -> str:
+        term = self.outcomes.get(canonical or "")
+        return term.polarity if term else "unknown"
+
+
+@lru_cache(maxsize=1)
+def lexicons() -> Lexicons:
+    return Lexicons()
+
+
+# ----------------------------------------------------------------------------------------------
+# statistics
+
+_P_RE = re.compile(
+    r"(?<![\w])p\s*(?:[- ]?values?\s*)?(?:for\s+\w+\s*)?(<|>|=|≤|≥|&lt;|&gt;|<\s*or\s*=|less than|of)\s*(0?\.\d+|1(?:\.0+)?|0)\b",
+    re.I,
+)
+_CI_RE = re.compile(
+    r"(?:\d{2}\s*%\s*)?(?:CI|confidence interval)s?\s*[:=,]?\s*[\(\[]?\s*"
+    r"(-?\s?\d+(?:\.\d+)?)\s*(?:%\s*)?(?:to|–|—|,|;|-|‐)\s*(-?\s?\d+(?:\.\d+)?)",
+    re.I,
+)
+_RATIO_RE = re.compile(
+    r"(?<![\w])(?:a?OR|a?HR|a?RR|IRR|odds ratio|hazard ratio|relative risk|risk ratio|rate ratio)s?\b[^\d\n]{0,20}?(\d+(?:\.\d+)?)",
+)
+_NUM_PAIR_RE = re.compile(
+    r"(-?\d+(?:\.\d+)?)\s*(%|[a-zA-Z/µμ]+(?:/[a-zA-Z]+)?)?(?:\s*(?:±|\+/-)\s*\d+(?:\.\d+)?)?\s*(?:\([^()]{0,30}\))?\s*"
+    r"(?:vs\.?|versus|compared with|compared to|and)\s*(-?\d+(?:\.\d+)?)",
+)
+
+
+@dataclass
+class Stat:
+    start: int
+    significant: bool | None
+    text: str
+
+
+def p_values(text: str) -> list[Stat]:
+    out = []
+    for m in _P_RE.finditer(text):
+        op, val = m.group(1).lower(), float(m.group(2))
+        if op in ("<", "≤", "&lt;", "less than") or op.startswith("<"):
+            sig = True if val <= 0.05 else None
+        elif op in (">", "≥", "&gt;"):
+            sig = False if val >= 0.05 else None
+        else:  # "=" or "of"
+            sig = val < 0.05
+        out.append(Stat(m.start(), sig, m.group(0)))
+    return out
+
+
+def _num(s: str) -> float:
+    return float(s.replace(" ", ""))
+
+
+def confidence_intervals(text: str) -> list[Stat]:
+    """95% CIs: a ratio's CI is significant when it excludes 1, a difference's when it excludes 0."""
+    out = []
+    for m in _CI_RE.finditer(text):
+        lo, hi = _num(m.group(1)), _num(m.group(2))
+        if lo > hi:
+            lo, hi = hi, lo
+        before = text[max(0, m.start() - 60) : m.start()]
+        ratio = _RATIO_RE.search(before) is not None
+        null = 1.0 if ratio else 0.0
+        out.append(Stat(m.start(), not (lo <= null <= hi), m.group(0)))
+    return out
+
+
+def ratios(text: str) -> list[tuple[int, float]]:
+    return [(m.start(), float(m.group(1))) for m in _RATIO_RE.finditer(text)]
+
+
+# ----------------------------------------------------------------------------------------------
+# clauses and mentions
+
+_CLAUSE_SPLIT = re.compile(
+    r";|:\s|,?\s+(?:but|whereas|while|although|though|however|yet)\s+|,\s*(?:and\s+)?(?:in contrast|by contrast|conversely)\b",
+    re.I,
+)
+
+
+def clauses(text: str) -> list[tuple[int, int]]:
+    spans, start = [], 0
+    for m in _CLAUSE_SPLIT.finditer(text):
+        if m.start() > start:
+            spans.append((start, m.start()))
+        start = m.end()
+    if start < len(text):
+        spans.append((start, len(text)))
+    return spans or [(0, len(text))]
+
+
+_STOP = set(
+    """a an the of in on at to for with and or by from as vs versus than group groups arm arms patients patient
+    subjects participants people women men children adults individuals who which that were was be been is are after before
+    during over per day days daily week weeks weekly month months year years mg g kg ml dl mmol nmol ng iu ui dose doses
+    dosage given plus alone total mean level levels score scores rate rates change changes number time their its his her
+    receiving received treated treatment therapy intervention standard usual care same identical equivalent compared
+    baseline from into using use also only each both all either other who whose this these those had has have not no
+    capsules capsule tablets tablet oral orally once twice three two one four five six twelve twice""".split()
+)
+
+
+def content_words(text: str) -> list[str]:
+    words = re.findall(r"[\w\u0370-\u03ff][\w\u0370-\u03ff\-]*", text.lower())
+    return [w for w in words if w not in _STOP and (len(w) >= 3 or any(ch.isdigit() for ch in w) or w.isupper())]
+
+
+def _word_spans(text: str) -> list[tuple[int, int, str]]:
+    return [(m.start(), m.end(), m.group(0).lower()) for m in re.finditer(r"[\w\u0370-\u03ff][\w\u0370-\u03ff\-]*", text)]
+
+
+def _match_word(w: str, target: str) -> bool:
+    if w == target:
+        return True
+    n = min(len(w), len(target))
+    return n >= 5 and w[:5] == target[:5] and abs(len(w) - len(target)) <= 4
+
+
+def find_words(text: str, words: list[str]) -> list[tuple[int, int]]:
+    """Character spans of the sentence words that match any of ``words`` (stem-ish prefix match)."""
+    if not words:
+        return []
+    out = []
+    for s, e, w in _word_spans(text):
+        if any(_match_word(w, t) for t in words):
+            out.append((s, e))
+    return out
+
+
+# ----------------------------------------------------------------------------------------------
+# the judgement
+
+
+@dataclass
+class Judgement:
+    """What one sentence says about one outcome."""
+
+    outcome: str | None = None
+    outcome_span: tuple[int, int] | None = None
+    relation: str = "effect"
+    effect_direction: str = "unclear"
+    direction: str = "unclear"
+    significant: bool | None = None
+    hedged: bool = False
+    negated: bool = False
+    comparator: str | None = None
+    trigger: str = ""
+    flipped: bool = False
+    notes: list[str] = field(default_factory=list)
+
+
+def _in_clause(c: Cue, clause: tuple[int, int]) -> bool:
+    return clause[0] <= c.start < clause[1]
+
+
+def _nearest(items, pos: int, key=lambda x: x.start):
+    return min(items, key=lambda x: abs(key(x) - pos)) if items else None
+
+
+def _negated(cue: Cue, cues: list[Cue], text: str, clause: tuple[int, int]) -> bool:
+    """A negation cue within ~4 words before the direction cue, inside the same clause."""
+    window_start = max(clause[0], cue.start - 30)
+    for c in cues:
+        if "neg" in c.classes and window_start <= c.start < cue.start:
+            between = text[c.end : cue.start]
+            if len(between.split()) <= 4 and not re.search(r"[,;]", between):
+                return True
+    return False
+
+
+def _group_mentions(text: str, cues: list[Cue], i_words, c_words, i_spans) -> tuple[list[int], list[int]]:
+    """Start offsets of mentions of the intervention arm and of the comparator arm."""
+    i_pos = [s for s, _ in find_words(text, i_words)] + [s for s, _ in (i_spans or [])]
+    c_pos = [s for s, _ in find_words(text, c_words)]
+    for c in cues:
+        if "arm_active" in c.classes:
+            i_pos.append(c.start)
+        elif "comparator" in c.classes and c.value != "baseline":
+            c_pos.append(c.start)
+    # A word both arms share says nothing about which arm is meant.
+    both = set(i_pos) & set(c_pos)
+    return sorted(set(i_pos) - both), sorted(set(c_pos) - both)
+
+
+def _orientation(text, cues, clause, anchor, i_pos, c_pos) -> tuple[bool, str]:
+    """Should the cue's direction be flipped to read 'intervention relative to comparator'?
+
+    "lower in A than in B" / "A compared with B": B is the reference. When the reference is the
+    intervention arm, or when only the comparator arm is named as where the change happened
+    ("BMD decreased in the placebo group"), the direction flips.
+    """
+    lo, hi = clause
+    i_in = [p for p in i_pos if lo <= p < hi]
+    c_in = [p for p in c_pos if lo <= p < hi]
+    refs = [c for c in cues if "ref" in c.classes and _in_clause(c, clause)]
+    for ref in sorted(refs, key=lambda r: abs(r.start - anchor)):
+        window = (ref.end, min(hi, ref.end + 70))
+        i_next = [p for p in i_in if window[0] <= p < window[1]]
+        c_next = [p for p in c_in if window[0] <= p < window[1]]
+        if i_next and (not c_next or min(i_next) < min(c_next)):
+            return True, f"ref:{ref.text}->intervention"
+        if c_next:
+            return False, f"ref:{ref.text}->comparator"
+    if c_in and not i_in:
+        return True, "locus:comparator"
+    return False, ""
+
+
+def judge(
+    text: str,
+    *,
+    outcome_span: tuple[int, int] | None = None,
+    outcome: str | None = None,
+    polarity: str | None = None,
+    intervention_words: list[str] | None = None,
+    comparator_words: list[str] | None = None,
+    intervention_spans: list[tuple[int, int]] | None = None,
+    exposure_spans: list[tuple[int, int]] | None = None,
+    relation_hint: str | None = None,
+    lex: Lexicons | None = None,
+    cues: list[Cue] | None = None,
+) -> Judgement:
+    """Judge the direction of one result sentence for the outcome at ``outcome_span``.
+
+    ``intervention_words``/``comparator_words``: content words naming each arm (from an EI prompt);
+    ``intervention_spans``: arm mentions found otherwise (exposure spans in the pipeline).
+    """
+    lex = lex or lexicons()
+    cues = cues if cues is not None else lex.cues.find(text)
+    j = Judgement(outcome=outcome, outcome_span=outcome_span)
+    pol = polarity or lex.polarity(outcome)
+
+    spans = clauses(text)
+    anchor = (outcome_span[0] + outcome_span[1]) // 2 if outcome_span else None
+    if anchor is not None:
+        clause = next((c for c in spans if c[0] <= anchor < c[1]), spans[0])
+    else:
+        clause = (0, len(text))
+    in_clause = [c for c in cues if _in_clause(c, clause)]
+    if outcome_span:  # cue words inside the outcome mention are part of its name
+        in_clause = [c for c in in_clause if c.end <= outcome_span[0] or c.start >= outcome_span[1]]
+
+    j.hedged = bool(lex.hedges.find(text))
+    comps = [c for c in cues if "comparator" in c.classes and c.value != "baseline"]
+    j.comparator = comps[0].value if comps else None
+
+    # --- significance: wording first, then p-values, then confidence intervals
+    nodiff = [c for c in in_clause if "nodiff" in c.classes]
+    nonsig = [c for c in in_clause if "nonsig" in c.classes]
+    sig_words = [c for c in in_clause if "sig" in c.classes and not _negated(c, cues, text, clause)]
+    stats = [s for s in p_values(text) if clause[0] <= s.start < clause[1] and s.significant is not None]
+    cis = [s for s in confidence_intervals(text) if clause[0] <= s.start < clause[1]]
+    ref_pos = anchor if anchor is not None else 0
+    if nodiff or nonsig:
+        j.significant = False
+    elif stats:
+        j.significant = _nearest(stats, ref_pos if anchor is not None else stats[0].start).significant
+    elif cis:
+        j.significant = _nearest(cis, ref_pos).significant
+    elif sig_words:
+        j.significant = True
+    if not stats and not cis and j.significant is None:
+        # statistics for the whole sentence ("... (P < 0.001 for both)") when the clause has none
+        all_p = [s for s in p_values(text) if s.significant is not None]
+        if all_p and all(s.significant == all_p[0].significant for s in all_p):
+            j.significant = all_p[0].significant
+
+    # --- association or effect
+    assoc = [c for c in cues if c.classes & {"assoc", "assoc_pos", "assoc_neg"}]
+    j.relation = relation_hint or ("association" if assoc else "effect")
+
+    # --- the direction cue nearest the outcome
+    dir_cues = [c for c in in_clause if c.classes & set(DIRECTION_CLASSES)]
+    if exposure_spans and j.relation == "association":
+        # level words attached to the exposure ("low vitamin D") are not about the outcome
+        dir_cues = [c for c in dir_cues if not any(0 <= s - c.end <= 12 for s, _ in exposure_spans)]
+    cue = _nearest(dir_cues, anchor) if anchor is not None else (dir_cues[0] if dir_cues else None)
+    trigger = []
+    raw = None  # +1 outcome up, -1 outcome down
+    if cue is not None:
+        cls = cue.classes
+        if "up" in cls:
+            raw = 1
+        elif "down" in cls:
+            raw = -1
+        elif "better" in cls:
+            raw = -1 if pol == "higher_worse" else 1
+        elif "worse" in cls:
+            raw = 1 if pol == "higher_worse" else -1
+        trigger.append(cue.text)
+        if _negated(cue, cues, text, clause):
+            j.negated = True
+            raw = 0
+            trigger.insert(0, "not")
+
+    if nodiff:
+        j.negated = True
+        trigger = [nodiff[0].text] + trigger
+        raw = 0
+    elif nonsig:
+        trigger = [nonsig[0].text] + trigger
+
+    if raw is None:
+        # ratio statistics (RR 0.76) or "a vs b" numbers carry the direction when no word does
+        rs = [(p, v) for p, v in ratios(text) if clause[0] <= p < clause[1]]
+        if rs:
+            p, v = rs[0]
+            if v != 1.0:
+                raw = 1 if v > 1 else -1
+                trigger.append(f"ratio {v}")
+
+    # --- whose change is it?
+    flipped = False
+    if raw and (intervention_words or comparator_words or intervention_spans or comps) and j.relation == "effect":
+        i_pos, c_pos = _group_mentions(text, cues, intervention_words or [], comparator_words or [], intervention_spans)
+        flipped, why = _orientation(text, cues, clause, anchor if anchor is not None else cue.start if cue else 0, i_pos, c_pos)
+        if why:
+            j.notes.append(why)
+        if flipped:
+            raw = -raw
+    j.flipped = flipped
+    both_arms = [c for c in in_clause if "both_arms" in c.classes]
+    if raw and both_arms and not any("ref" in c.classes for c in in_clause) and j.relation == "effect":
+        # "decreased in both groups" with no between-group contrast: no difference between arms
+        j.notes.append("both arms")
+        trigger.append(both_arms[0].text)
+        raw = 0
+
+    if raw is None:
+        j.effect_direction = "unclear"
+    elif raw == 0 or j.significant is False:
+        j.effect_direction = "no_difference"
+    else:
+        j.effect_direction = "increase" if raw > 0 else "decrease"
+
+    # --- what it means
+    if j.relation == "association":
+        j.direction = _association_direction(text, cues, j, raw, exposure_spans)
+    elif j.effect_direction == "no_difference":
+        j.direction = "no_effect"
+    elif j.effect_direction in ("increase", "decrease") and pol in ("higher_better", "higher_worse"):
+        good = (j.effect_direction == "increase") == (pol == "higher_better")
+        j.direction = "benefit" if good else "harm"
+    else:
+        j.direction = "unclear"
+    j.trigger = " | ".join(t for t in trigger if t) or ""
+    return j
+
+
+def _association_direction(text, cues, j: Judgement, raw, exposure_spans) -> str:
+    """Sign of the association between the exposure LEVEL and the outcome.
+
+    Outcome side: the direction cue (more pain = +1, "risk of" = +1). Exposure side: level words
+    just before the exposure mention (low/deficient = -1). "Inversely" multiplies by -1.
+    """
+    if j.effect_direction == "no_difference" or raw == 0:
+        return "no_effect"
+    sign = raw if raw else 1
+    if not raw and not any("assoc_pos" in c.classes or "assoc_neg" in c.classes for c in cues):
+        if not any(c.text.lower() in ("risk", "risks", "odds") for c in cues):
+            return "unclear"
+    if any("assoc_neg" in c.classes for c in cues):
+        sign = -sign
+    for s, e in exposure_spans or []:
+        mention = text[s:e].lower()
+        low_in_mention = re.search(r"deficien|insufficien|hypovitaminosis|inadequa", mention)
+        near = [c for c in cues if (c.classes & {"level_low", "level_high"}) and 0 <= s - c.end <= 25]
+        if low_in_mention or any("level_low" in c.classes for c in near):
+            sign = -sign
+        break  # the first exposure mention names the exposure of the statement
+    return "association_positive" if sign > 0 else "association_negative"

@@ -1,0 +1,266 @@
+"""Atomic, idempotent Parquet datasets.
+
+Layout of an output folder::
+
+    OUT/papers -> .vdmine/tables/papers/<version>/     (a symlink: what readers open)
+    OUT/.vdmine/tables/papers/<version>/part-<bucket>.parquet
+    OUT/.vdmine/lock                                   (one writer at a time)
+    OUT/.vdmine/state.json                             (run state: windows, fingerprints)
+
+A commit writes every table of the run into fresh version folders, fsyncs them, then swaps each
+``OUT/<table>`` symlink with one atomic ``rename``. A reader therefore always sees a complete
+table; a crash or ``kill -9`` before the swap leaves the previous tables untouched (the orphan
+version folders are removed at the next commit). Files inside a table are partitioned by pmid
+range (``part-<pmid // 5e6>.parquet``, ``part-x-<prefix>.parquet`` for non-numeric ids); a
+partition whose rows did not change is hard-linked from the previous version rather than
+rewritten, so an incremental night rewrites only the partitions it touched.
+
+Writes are deterministic: rows are sorted, no wall-clock value is added, and the Parquet writer
+options are fixed, so the same rows give byte-identical files.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import json
+import os
+import shutil
+import socket
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from vdmine.errors import VdmineError
+from vdmine.store.schemas import TABLES
+
+INTERNAL = ".vdmine"
+WRITE_OPTS = dict(compression="zstd", use_dictionary=True, write_statistics=True, version="2.6")
+# Tables keyed by pmid are partitioned by pmid range; the others are one file.
+UNPARTITIONED = {"quarantine", "runs", "evidence_map", "mechanisms", "delivery"}
+
+
+PMID_BUCKET = 5_000_000  # ~8 partitions over today's PubMed id range
+
+
+def bucket_of(pmid: str) -> str:
+    """Partition name for a pmid: numeric ids by ranges of 5 million, others by their prefix."""
+    if pmid.isdigit():
+        return f"{int(pmid) // PMID_BUCKET:03d}"
+    prefix = pmid.split(":", 1)[0] if ":" in pmid else "other"
+    safe = "".join(ch for ch in prefix if ch.isalnum())[:20] or "other"
+    return f"x-{safe}"
+
+
+def pmid_sort_key(pmid: str) -> tuple[int, int, str]:
+    return (0, int(pmid), "") if pmid.isdigit() else (1, 0, pmid)
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _write_file(table: pa.Table, path: Path) -> None:
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    try:
+        pq.write_table(table, tmp, **WRITE_OPTS)
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        if exc.errno == errno.ENOSPC:
+            raise VdmineError("E032", path=path) from None
+        if exc.errno in (errno.EACCES, errno.EROFS, errno.EPERM):
+            raise VdmineError("E030", path=path.parent, detail=exc.strerror) from None
+        raise
+
+
+def _file_digest(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+class Store:
+    """One output folder of tables."""
+
+    def __init__(self, out_dir: str | Path) -> None:
+        self.root = Path(out_dir)
+        self.internal = self.root / INTERNAL
+
+    # -- setup -------------------------------------------------------------------------------
+    def ensure(self) -> None:
+        try:
+            (self.internal / "tables").mkdir(parents=True, exist_ok=True)
+            probe = self.internal / f".probe-{uuid.uuid4().hex}"
+            probe.write_bytes(b"ok")
+            probe.unlink()
+        except OSError as exc:
+            if exc.errno == errno.ENOSPC:
+                raise VdmineError("E032", path=self.root) from None
+            raise VdmineError("E030", path=self.root, detail=exc.strerror or exc) from None
+
+    @contextmanager
+    def lock(self) -> Iterator[None]:
+        """Exclusive writer lock. A second run exits with a clear message instead of corrupting."""
+        self.ensure()
+        path = self.internal / "lock"
+        info = {"pid": os.getpid(), "host": socket.gethostname(), "since": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+        for _ in range(2):
+            try:
+                fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileExistsError:
+                holder = self._lock_holder(path)
+                if holder is None:  # stale lock of a dead process on this host: take it over
+                    path.unlink(missing_ok=True)
+                    continue
+                raise VdmineError("E031", path=self.root, pid=holder.get("pid"), since=holder.get("since"), lock=path) from None
+            with os.fdopen(fd, "w") as fh:
+                json.dump(info, fh)
+            break
+        try:
+            yield
+        finally:
+            path.unlink(missing_ok=True)
+
+    @staticmethod
+    def _lock_holder(path: Path) -> dict | None:
+        try:
+            holder = json.loads(path.read_text())
+        except (OSError, ValueError):
+            return {"pid": "?", "since": "?"}
+        if holder.get("host") == socket.gethostname():
+            try:
+                os.kill(int(holder["pid"]), 0)
+            except ProcessLookupError:
+                return None
+            except (PermissionError, ValueError, KeyError):
+                pass
+        return holder
+
+    # -- reading -----------------------------------------------------------------------------
+    def table_path(self, name: str) -> Path:
+        return self.root / name
+
+    def has(self, name: str) -> bool:
+        return self.table_path(name).exists()
+
+    def read(self, name: str) -> pa.Table:
+        """The current table, or an empty one with the right schema."""
+        schema = TABLES[name]
+        path = self.table_path(name)
+        if not path.exists():
+            return schema.empty_table()
+        return pq.read_table(path, schema=schema)
+
+    # -- writing -----------------------------------------------------------------------------
+    def _current_version(self, name: str) -> Path | None:
+        link = self.table_path(name)
+        if link.is_symlink():
+            return (link.parent / os.readlink(link)).resolve()
+        return None
+
+    def commit(self, tables: dict[str, pa.Table]) -> dict[str, str]:
+        """Write new versions of these tables and publish them atomically (per table).
+
+        Returns the new version id per table. Untouched partitions are hard-linked from the
+        previous version; the symlink swap is the only moment a reader's view changes.
+        """
+        self.ensure()
+        version = time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + "-" + uuid.uuid4().hex[:8]
+        staged: dict[str, Path] = {}
+        for name, table in tables.items():
+            schema = TABLES[name]
+            table = table.cast(schema) if table.schema != schema else table
+            vdir = self.internal / "tables" / name / version
+            vdir.mkdir(parents=True, exist_ok=False)
+            previous = self._current_version(name)
+            for part, ptable in self._partitions(name, table):
+                target = vdir / f"part-{part}.parquet"
+                reused = False
+                if previous is not None:
+                    old = previous / target.name
+                    if old.exists():
+                        _write_file(ptable, target)
+                        if _file_digest(old) == _file_digest(target):
+                            target.unlink()
+                            os.link(old, target)
+                            reused = True
+                if not reused and not target.exists():
+                    _write_file(ptable, target)
+            if table.num_rows == 0:
+                _write_file(schema.empty_table(), vdir / "part-empty.parquet")
+            _fsync_dir(vdir)
+            staged[name] = vdir
+        for name, vdir in staged.items():
+            link = self.table_path(name)
+            if link.exists() and not link.is_symlink():
+                raise VdmineError("E030", path=link, detail="exists and is not a vdmine table link")
+            tmp_link = self.root / f".{name}.{uuid.uuid4().hex}.lnk"
+            os.symlink(os.path.relpath(vdir, self.root), tmp_link)
+            os.replace(tmp_link, link)
+        _fsync_dir(self.root)
+        self.gc()
+        return {name: version for name in staged}
+
+    @staticmethod
+    def _partitions(name: str, table: pa.Table) -> list[tuple[str, pa.Table]]:
+        if table.num_rows == 0:
+            return []
+        if name in UNPARTITIONED or "pmid" not in table.column_names:
+            return [("000", table)]
+        groups: dict[str, list[int]] = defaultdict(list)
+        for i, pmid in enumerate(table.column("pmid").to_pylist()):
+            groups[bucket_of(pmid)].append(i)
+        return [(b, table.take(pa.array(idx, pa.int64()))) for b, idx in sorted(groups.items())]
+
+    def gc(self, keep: int = 1) -> None:
+        """Remove version folders that no table link points to (keeps the newest ``keep`` old ones)."""
+        base = self.internal / "tables"
+        if not base.is_dir():
+            return
+        for tdir in base.iterdir():
+            current = self._current_version(tdir.name)
+            versions = sorted((v for v in tdir.iterdir() if v.is_dir()), key=lambda p: p.name)
+            old = [v for v in versions if current is None or v.resolve() != current]
+            for v in old[: max(0, len(old) - keep)]:
+                shutil.rmtree(v, ignore_errors=True)
+
+    # -- run state ---------------------------------------------------------------------------
+    def load_state(self) -> dict:
+        path = self.internal / "state.json"
+        if not path.exists():
+            return {}
+        try:
+            return json.loads(path.read_text())
+        except ValueError:
+            return {}
+
+    def save_state(self, state: dict) -> None:
+        self.ensure()
+        path = self.internal / "state.json"
+        tmp = path.with_name(f".state.{uuid.uuid4().hex}.tmp")
+        tmp.write_text(json.dumps(state, indent=2, sort_keys=True))
+        os.replace(tmp, path)
+
+    def staging(self, key: str) -> Path:
+        """Folder for raw fetched batches of one run key (kept until the run commits: resume)."""
+        d = self.internal / "staging" / key
+        d.mkdir(parents=True, exist_ok=True)
+        return d
