@@ -32,7 +32,10 @@ def _text(el: etree._Element | None) -> str:
     """All text inside an element, inline markup (<i>, <sup>, <sub>, <b>...) flattened."""
     if el is None:
         return ""
-    return _WS.sub(" ", "".join(el.itertext())).strip()
+    text = (el.text or "") if len(el) == 0 else "".join(el.itertext())
+    if "  " in text or "\n" in text or "\t" in text or "\r" in text:
+        text = _WS.sub(" ", text)
+    return text.strip()
 
 
 def _year(article: etree._Element | None, citation: etree._Element) -> int | None:
