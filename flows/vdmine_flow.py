@@ -34,11 +34,10 @@ def _logger() -> logging.Logger | logging.LoggerAdapter:
 
 
 @task(name="search", retries=2, retry_delay_seconds=[2, 10], cache_policy=NO_CACHE)
-def search(cfg: Config) -> tuple[int, list[str]]:
-    """All PMIDs for the query (the client retries each request; this retries the whole search)."""
+def search(cfg: Config, mindate: str, maxdate: str, incremental: bool) -> tuple[int, list[str]]:
+    """PMIDs for the query in this run's window (the client retries each request; this retries the search)."""
     client = EutilsClient(cfg.eutils, cfg.api_key)
-    return client.search_ids(cfg.query.pubmed, mindate=cfg.query.mindate, maxdate=cfg.query.maxdate,
-                             max_records=cfg.query.max_records)
+    return steps.search_window(client, cfg, mindate, maxdate, incremental)
 
 
 @task(name="fetch-batch", retries=3, retry_delay_seconds=[2, 10, 30], cache_policy=NO_CACHE)
@@ -80,8 +79,8 @@ def _finish(cfg: Config, store: Store, collected: steps.Collected, summary: step
 
 @flow(name="vdmine-run", log_prints=False)
 def pubmed_flow(config_path: str | None = None, query: str | None = None, out: str | None = None,
-                max_records: int | None = None, progress: bool = True) -> dict:
-    """Fetch a PubMed query through E-utilities and rebuild the evidence tables."""
+                max_records: int | None = None, progress: bool = True, full: bool = False) -> dict:
+    """Fetch a PubMed query through E-utilities (incrementally after the first run) and update the tables."""
     cfg = load_config(config_path)
     if query is not None:
         cfg.query.pubmed = query
@@ -91,18 +90,23 @@ def pubmed_flow(config_path: str | None = None, query: str | None = None, out: s
     logger = _logger()
     with store.lock():
         summary = steps.new_summary("run", cfg.query.pubmed)
-        summary.window_start, summary.window_end = cfg.query.mindate or None, cfg.query.maxdate or None
+        mindate, maxdate, incremental = steps.plan_window(store, cfg, full=full)
+        window_end = maxdate or steps.today()
+        summary.window_start, summary.window_end = mindate or None, window_end
         EutilsClient(cfg.eutils, cfg.api_key).preflight()
-        found, ids = search(cfg)
+        retry = dict(retries=cfg.eutils.task_retries, retry_delay_seconds=cfg.eutils.task_retry_delay_s)
+        found, ids = search.with_options(**retry)(cfg, mindate, maxdate, incremental)
         summary.found = found
-        logger.info("ESearch: %d found, %d to fetch in batches of %d", found, len(ids), cfg.eutils.batch_size)
+        logger.info("ESearch%s: %d found, %d to fetch in batches of %d", " (incremental)" if incremental else "",
+                    found, len(ids), cfg.eutils.batch_size)
         batches = [ids[i:i + cfg.eutils.batch_size] for i in range(0, len(ids), cfg.eutils.batch_size)]
-        staging = store.staging(steps.run_key(cfg.query.pubmed, cfg.query.mindate, cfg.query.maxdate, ids))
+        staging = store.staging(steps.run_key(cfg.query.pubmed, mindate, maxdate, ids))
         paths = [str(steps.batch_path(staging, i)) for i in range(len(batches))]
-        futures = fetch_batch.map([cfg] * len(batches), batches, paths)
+        futures = fetch_batch.with_options(**retry).map([cfg] * len(batches), batches, paths)
         fetched = [Path(f.result()) for f in futures]  # raises if a batch failed after its retries
         collected = steps.read_staged(fetched, batches)
         row = _finish(cfg, store, collected, summary, progress)
+        steps.mark_window(store, cfg, window_end, summary.run_id)
         for p in fetched:
             p.unlink(missing_ok=True)
         staging.rmdir() if staging.exists() and not any(staging.iterdir()) else None

@@ -70,6 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--query", default=None, help="PubMed query (overrides [query] pubmed)")
     r.add_argument("--out", default=None, help="output folder (default: [output] dir, under outputs/)")
     r.add_argument("--max-records", type=_positive, default=None, help="fetch at most N records")
+    r.add_argument("--full", action="store_true", help="fetch the whole query again instead of only what changed since the last run")
 
     e = sub.add_parser("extract", help="build the tables from local PubMed XML or JSONL files (no network)")
     e.add_argument("--input", nargs="+", required=True, metavar="PATH", help="files or folders (.xml, .xml.gz, .jsonl)")
@@ -148,7 +149,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         prefect_env()
         from flows.vdmine_flow import pubmed_flow
 
-        row = pubmed_flow(config_path=config_path, query=args.query, out=args.out, max_records=args.max_records, progress=progress)
+        row = pubmed_flow(config_path=config_path, query=args.query, out=args.out, max_records=args.max_records, progress=progress, full=args.full)
         print(row["message"])
         return 0
     if args.command == "extract":

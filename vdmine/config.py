@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +17,7 @@ from typing import Any
 
 from vdmine.errors import VdmineError
 
+_DATE = re.compile(r"\d{4}(/\d{2}(/\d{2})?)?")
 DEFAULT_CONFIG = Path("configs/vitd_bone_pain.toml")
 DEFAULT_EUTILS_URL = "https://eutils.ncbi.nlm.nih.gov/entrez/eutils/"
 
@@ -30,6 +32,9 @@ class QueryConfig:
     max_records: int = 0  # 0 = no limit
     mindate: str = ""  # YYYY/MM/DD; empty = from the beginning
     maxdate: str = ""
+    # Nightly runs fetch records added (edat) or revised (mdat) since the last successful window,
+    # re-reading this many days before it so that late-indexed records are not missed.
+    overlap_days: int = 3
 
 
 @dataclass
@@ -59,6 +64,9 @@ class EutilsConfig:
     page_limit: int = 9998
     # Preflight: give up on an unreachable endpoint quickly (seconds, not minutes).
     preflight_attempts: int = 2
+    # Prefect retries of a whole fetch task, on top of the per-request retries above.
+    task_retries: int = 3
+    task_retry_delay_s: float = 10.0
 
 
 @dataclass
@@ -130,6 +138,12 @@ def _validate(cfg: Config) -> None:
         raise VdmineError("E004", key="eutils.base_url", value=e.base_url, detail="must be an http(s) URL")
     if cfg.query.max_records < 0:
         raise VdmineError("E004", key="query.max_records", value=cfg.query.max_records, detail="must be >= 0")
+    if cfg.query.overlap_days < 0:
+        raise VdmineError("E004", key="query.overlap_days", value=cfg.query.overlap_days, detail="must be >= 0")
+    for key in ("mindate", "maxdate"):
+        value = getattr(cfg.query, key)
+        if value and not _DATE.fullmatch(value):
+            raise VdmineError("E004", key=f"query.{key}", value=value, detail="expected YYYY, YYYY/MM or YYYY/MM/DD")
     if cfg.nlp.n_process < 1:
         raise VdmineError("E004", key="nlp.n_process", value=cfg.nlp.n_process, detail="must be >= 1")
 

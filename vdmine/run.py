@@ -15,7 +15,6 @@ import hashlib
 import json
 import logging
 import os
-import time
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -89,14 +88,36 @@ def extractor_fingerprint(cfg: Config) -> str:
     return h.hexdigest()[:16]
 
 
-def records_to_extract(store: Store, collected: Collected, fingerprint: str) -> tuple[list[Record], dict[str, dict]]:
-    """Skip records whose content and extractor are unchanged since they were last extracted.
+def stored_records(store: Store, exclude: set[str]) -> list[Record]:
+    """Papers already in the store, as records (to re-extract them when the extractor changes)."""
+    from vdmine.records import MeshHeading, Section
 
+    out = []
+    for r in store.read("papers").to_pylist():
+        if r["pmid"] in exclude:
+            continue
+        out.append(Record(
+            pmid=r["pmid"], version=r["version"], title=r["title"] or "", abstract=r["abstract"] or "",
+            sections=[Section(**s) for s in r["abstract_sections"] or []], journal=r["journal"], year=r["year"],
+            language=r["language"], pub_types=list(r["pub_types"] or []),
+            mesh=[MeshHeading(**m) for m in r["mesh"] or []], keywords=list(r["keywords"] or []),
+            doi=r["doi"], pmcid=r["pmcid"], source=r["source"] or "",
+        ))
+    return out
+
+
+def records_to_extract(store: Store, collected: Collected, fingerprint: str) -> tuple[list[Record], dict[str, dict]]:
+    """Which records need the NLP pipeline in this run.
+
+    New or changed records always; unchanged ones are skipped (their rows stay) unless the
+    extractor fingerprint changed, in which case every stored paper is re-extracted too.
     Returns (records to extract, paper fields kept from the previous extraction).
     """
     state = store.load_state()
-    if state.get("extractor_fingerprint") != fingerprint or not store.has("papers"):
+    if not store.has("papers"):
         return list(collected.records.values()), {}
+    if state.get("extractor_fingerprint") != fingerprint:
+        return list(collected.records.values()) + stored_records(store, set(collected.records) | collected.deletions), {}
     old = {r["pmid"]: r for r in store.read("papers").select(
         ["pmid", "version", "content_hash", "study_design", "study_design_evidence", "sample_size", "sample_size_evidence"]).to_pylist()}
     todo, kept = [], {}
@@ -176,9 +197,17 @@ def commit(store: Store, collected: Collected, docs: list[DocRows], failed: list
     fields.update({d.pmid: d.paper_fields for d in docs})
     paper_rows = [paper_row(r, now, fields.get(r.pmid)) for r in collected.records.values()]
     papers, stats = merge_papers(store.read("papers"), paper_rows, collected.deletions)
+    refreshed = {d.pmid for d in docs} - set(collected.records)
+    if refreshed:  # stored papers re-extracted by a new extractor: new design/sample-size fields
+        rows = papers.to_pylist()
+        for row in rows:
+            if row["pmid"] in refreshed:
+                row.update(fields[row["pmid"]])
+        papers = to_table("papers", rows)
     # A pmid whose stored version is newer than what arrived keeps its old extraction.
     current_versions = dict(zip(papers.column("pmid").to_pylist(), papers.column("version").to_pylist()))
-    extracted = {d.pmid for d in docs if current_versions.get(d.pmid) == collected.records[d.pmid].version}
+    extracted = {d.pmid for d in docs
+                 if d.pmid in refreshed or current_versions.get(d.pmid) == collected.records[d.pmid].version}
     tables = {"papers": papers}
     for name in SENTENCE_TABLES:
         rows = [row for d in docs if d.pmid in extracted for row in getattr(d, name)]
@@ -200,6 +229,53 @@ def commit(store: Store, collected: Collected, docs: list[DocRows], failed: list
     state["last_run"] = summary.run_id
     store.save_state(state)
     return summary
+
+
+# -- incremental windows -----------------------------------------------------------------------
+
+def query_key(query: str) -> str:
+    return hashlib.sha256(query.strip().encode()).hexdigest()[:12]
+
+
+def plan_window(store: Store, cfg: Config, today: dt.date | None = None, full: bool = False) -> tuple[str, str, bool]:
+    """The date window of this run: (mindate, maxdate, incremental?).
+
+    An explicit ``[query] mindate/maxdate`` is fetched as given. Otherwise the first run fetches
+    everything and later runs fetch what was added or revised since the last successful window
+    end, minus ``overlap_days``, up to today.
+    """
+    today = today or dt.datetime.now(dt.timezone.utc).date()
+    if cfg.query.mindate or cfg.query.maxdate:
+        return cfg.query.mindate, cfg.query.maxdate, False
+    last = store.load_state().get("queries", {}).get(query_key(cfg.query.pubmed), {}).get("window_end")
+    if full or not last:
+        return "", "", False
+    start = dt.datetime.strptime(last, "%Y/%m/%d").date() - dt.timedelta(days=cfg.query.overlap_days)
+    return start.strftime("%Y/%m/%d"), today.strftime("%Y/%m/%d"), True
+
+
+def search_window(client: EutilsClient, cfg: Config, mindate: str, maxdate: str, incremental: bool) -> tuple[int, list[str]]:
+    """ESearch for the run's window: added (edat) or revised (mdat) records when incremental."""
+    if not incremental:
+        return client.search_ids(cfg.query.pubmed, mindate=mindate, maxdate=maxdate, max_records=cfg.query.max_records)
+    found_e, added = client.search_ids(cfg.query.pubmed, mindate=mindate, maxdate=maxdate, datetype="edat")
+    found_m, revised = client.search_ids(cfg.query.pubmed, mindate=mindate, maxdate=maxdate, datetype="mdat")
+    ids = sorted(set(added) | set(revised), key=lambda p: (len(p), p))
+    if cfg.query.max_records:
+        ids = ids[: cfg.query.max_records]
+    return len(set(added) | set(revised)), ids
+
+
+def today() -> str:
+    return dt.datetime.now(dt.timezone.utc).strftime("%Y/%m/%d")
+
+
+def mark_window(store: Store, cfg: Config, window_end: str, run_id: str) -> None:
+    """Remember the end of the last successful window of this query (after the commit)."""
+    state = store.load_state()
+    state.setdefault("queries", {})[query_key(cfg.query.pubmed)] = {
+        "query": cfg.query.pubmed, "window_end": window_end, "run_id": run_id}
+    store.save_state(state)
 
 
 # -- E-utilities staging (resume) ------------------------------------------------------------
@@ -239,7 +315,3 @@ def read_staged(paths: list[Path], expected: list[list[str]]) -> Collected:
     return out
 
 
-def time_call(fn, *args, **kwargs):
-    t = time.perf_counter()
-    result = fn(*args, **kwargs)
-    return result, time.perf_counter() - t

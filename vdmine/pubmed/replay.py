@@ -50,7 +50,11 @@ EINFO = (
 class ReplayRecord:
     pmid: str
     xml: bytes  # one <PubmedArticle> element
-    date: dt.date
+    date: dt.date  # entry date (edat / pdat)
+    mdate: dt.date | None = None  # last revision date (mdat); defaults to the entry date
+
+    def when(self, datetype: str) -> dt.date:
+        return (self.mdate or self.date) if datetype == "mdat" else self.date
 
 
 def _hash_day(pmid: str, year: int) -> dt.date:
@@ -288,7 +292,8 @@ class _Handler(BaseHTTPRequestHandler):
             hi = _date(params.get("maxdate"), dt.date(3000, 12, 31))
             if params.get("maxdate") and params["maxdate"].count("/") < 2:
                 hi = dt.date(hi.year, 12, 31)
-            ids = [i for i in ids if lo <= st.records[i].date <= hi]
+            datetype = params.get("datetype", "pdat")
+            ids = [i for i in ids if lo <= st.records[i].when(datetype) <= hi]
         ids.sort(key=lambda i: (-st.records[i].date.toordinal(), i))  # newest first, like PubMed
         retstart = int(params.get("retstart") or 0)
         retmax = int(params.get("retmax") if params.get("retmax") not in (None, "") else 20)

@@ -43,7 +43,7 @@ PAPERS = _schema(
     _f("doi", pa.string(), "DOI, if the record has one."),
     _f("pmcid", pa.string(), "PubMed Central id (PMC...), if any."),
     _f("source", pa.string(), "Where the record came from: 'eutils', 'xml:<file name>' or 'jsonl:<file name>'."),
-    _f("retrieved_at", pa.timestamp("us", tz="UTC"), "When vdmine read the record (UTC)."),
+    _f("retrieved_at", pa.timestamp("us", tz="UTC"), "When vdmine first read this version and content of the record (UTC); re-reading an unchanged record keeps it."),
     _f("vdmine_version", pa.string(), "vdmine version that wrote the row."),
     _f("study_design", pa.string(), "One design per paper: randomized controlled trial, meta-analysis, systematic review, narrative review, cohort, case-control, cross-sectional, case report, case series, non-randomized trial, animal, in vitro, guideline, other; null before extraction."),
     _f("study_design_evidence", pa.string(), "What the design was read from: 'pub_type:<type>' or 'text:<cue words>'."),

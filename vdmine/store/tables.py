@@ -25,6 +25,7 @@ from vdmine.store.dataset import pmid_sort_key
 from vdmine.store.schemas import TABLES
 
 SENTENCE_TABLES = ("conditions", "exposures", "doses", "findings")
+EXTRACTION_FIELDS = ("study_design", "study_design_evidence", "sample_size", "sample_size_evidence")
 
 
 def content_hash(r: Record) -> str:
@@ -117,7 +118,13 @@ def merge_papers(old: pa.Table, new_rows: list[dict], deleted: set[str]) -> tupl
             stats["stale"] += 1  # an older version arrived: the newer one stays
             continue
         elif prev["content_hash"] == row["content_hash"] and prev["version"] == row["version"]:
+            # Same record again: keep its first retrieval time (re-running a night changes nothing),
+            # take only the extraction fields, which a new extractor may have changed.
             stats["unchanged"] += 1
+            kept = dict(prev)
+            kept.update({k: row[k] for k in EXTRACTION_FIELDS})
+            existing[row["pmid"]] = kept
+            continue
         else:
             stats["updated"] += 1
         existing[row["pmid"]] = row
