@@ -18,6 +18,7 @@ from pathlib import Path
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
+from flows.limits import ensure_ncbi_limit, ncbi_slot
 from vdmine import run as steps
 from vdmine.config import Config, load_config
 from vdmine.nlp.pipeline import get_pipeline
@@ -36,13 +37,13 @@ def _logger() -> logging.Logger | logging.LoggerAdapter:
 @task(name="search", retries=2, retry_delay_seconds=[2, 10], cache_policy=NO_CACHE)
 def search(cfg: Config, mindate: str, maxdate: str, incremental: bool) -> tuple[int, list[str]]:
     """PMIDs for the query in this run's window (the client retries each request; this retries the search)."""
-    client = EutilsClient(cfg.eutils, cfg.api_key)
+    client = EutilsClient(cfg.eutils, cfg.api_key, before_request=ncbi_slot)
     return steps.search_window(client, cfg, mindate, maxdate, incremental)
 
 
 @task(name="fetch-batch", retries=3, retry_delay_seconds=[2, 10, 30], cache_policy=NO_CACHE)
 def fetch_batch(cfg: Config, ids: list[str], path: str) -> str:
-    client = EutilsClient(cfg.eutils, cfg.api_key)
+    client = EutilsClient(cfg.eutils, cfg.api_key, before_request=ncbi_slot)
     p, nbytes = steps.fetch_batch_to(client, ids, Path(path))
     return str(p)
 
@@ -94,6 +95,7 @@ def pubmed_flow(config_path: str | None = None, query: str | None = None, out: s
         window_end = maxdate or steps.today()
         summary.window_start, summary.window_end = mindate or None, window_end
         EutilsClient(cfg.eutils, cfg.api_key).preflight()
+        ensure_ncbi_limit(cfg.api_key is not None)
         retry = dict(retries=cfg.eutils.task_retries, retry_delay_seconds=cfg.eutils.task_retry_delay_s)
         found, ids = search.with_options(**retry)(cfg, mindate, maxdate, incremental)
         summary.found = found
@@ -125,3 +127,19 @@ def files_flow(inputs: list[str], out: str | None = None, config_path: str | Non
         collected = steps.collect(iter_files(files))
         summary.found = collected.seen
         return _finish(cfg, store, collected, summary, progress)
+
+
+def serve(config_path: str | None, cron: str | None = None, timezone: str | None = None) -> None:
+    """Register the nightly deployment of the default query and run it on its cron schedule."""
+    from prefect.schedules import Cron
+
+    cfg = load_config(config_path)
+    ensure_ncbi_limit(cfg.api_key is not None)
+    pubmed_flow.serve(
+        name=f"nightly-{cfg.query.name}",
+        schedule=Cron(cron or cfg.schedule.cron, timezone=timezone or cfg.schedule.timezone),
+        parameters={"config_path": str(Path(config_path).resolve()) if config_path else None, "progress": False},
+        description=f"Nightly incremental PubMed sync and evidence map for: {cfg.query.question or cfg.query.name}",
+        tags=["vdmine", "nightly"],
+        pause_on_shutdown=False,
+    )

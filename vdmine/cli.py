@@ -6,6 +6,7 @@
     vdmine claims   [--out DIR] [--claims FILE]                                  seed claims reproduced?
     vdmine eval     {conditions,doses,design,findings} [...]                     benchmark figures
     vdmine eutils-replay --input PATH [...] [--port N]                           loopback E-utilities
+    vdmine serve    [--config FILE] [--cron EXPR] [--timezone TZ]                nightly Prefect deployment
     vdmine schema                                                                data dictionary
 
 Errors are one line on stderr (``vdmine: error [Exxx] ...``) and a non-zero exit status.
@@ -93,6 +94,11 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--input", nargs="+", required=True, metavar="PATH")
     rp.add_argument("--port", type=int, default=8765)
 
+    sv = sub.add_parser("serve", help="register the nightly Prefect deployment (cron schedule) and serve it")
+    sv.add_argument("--config", default=None)
+    sv.add_argument("--cron", default=None, help="cron expression (default: [schedule] cron)")
+    sv.add_argument("--timezone", default=None, help="IANA time zone of the cron (default: [schedule] timezone)")
+
     sub.add_parser("schema", help="print the data dictionary of every table")
     return p
 
@@ -161,6 +167,12 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         row = files_flow(inputs=args.input, out=args.out, config_path=config_path, progress=progress)
         print(row["message"])
+        return 0
+    if args.command == "serve":
+        prefect_env()
+        from flows.vdmine_flow import serve
+
+        serve(config_path, args.cron, args.timezone)
         return 0
     out = Path(args.out or cfg.output.dir)
     if args.command == "report":

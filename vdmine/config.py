@@ -80,6 +80,14 @@ class NlpConfig:
 
 
 @dataclass
+class ScheduleConfig:
+    """When the nightly deployment runs (``vdmine serve``)."""
+
+    cron: str = "30 2 * * *"
+    timezone: str = "UTC"
+
+
+@dataclass
 class OutputConfig:
     dir: str = "outputs/vitd_bone_pain"
     report: bool = True
@@ -92,6 +100,7 @@ class Config:
     eutils: EutilsConfig = field(default_factory=EutilsConfig)
     nlp: NlpConfig = field(default_factory=NlpConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     path: str = ""  # where it was loaded from (not a TOML key)
 
     @property
@@ -106,6 +115,7 @@ _SECTIONS = {
     "eutils": EutilsConfig,
     "nlp": NlpConfig,
     "output": OutputConfig,
+    "schedule": ScheduleConfig,
 }
 
 
@@ -144,6 +154,14 @@ def _validate(cfg: Config) -> None:
         value = getattr(cfg.query, key)
         if value and not _DATE.fullmatch(value):
             raise VdmineError("E004", key=f"query.{key}", value=value, detail="expected YYYY, YYYY/MM or YYYY/MM/DD")
+    if len(cfg.schedule.cron.split()) != 5:
+        raise VdmineError("E004", key="schedule.cron", value=cfg.schedule.cron, detail="expected 5 cron fields")
+    try:
+        import zoneinfo
+
+        zoneinfo.ZoneInfo(cfg.schedule.timezone)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise VdmineError("E004", key="schedule.timezone", value=cfg.schedule.timezone, detail="not an IANA time zone") from None
     if cfg.nlp.n_process < 1:
         raise VdmineError("E004", key="nlp.n_process", value=cfg.nlp.n_process, detail="must be >= 1")
 

@@ -120,7 +120,8 @@ class EutilsClient:
     """A small, real E-utilities client for PubMed."""
 
     def __init__(self, cfg: EutilsConfig, api_key: str | None = None,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+                 sleep: Callable[[float], None] = time.sleep,
+                 before_request: Callable[[], None] | None = None) -> None:
         self.cfg = cfg
         self.base = cfg.base_url.rstrip("/") + "/"
         self.api_key = api_key
@@ -128,6 +129,8 @@ class EutilsClient:
         self.session = requests.Session()
         self.session.headers["User-Agent"] = f"vdmine/{__version__} (+{cfg.email or 'no email set'})"
         self._sleep = sleep
+        # Extra pacing shared beyond this process (the flows pass a Prefect global rate limit).
+        self.before_request = before_request
         self.requests_made = 0
 
     # -- transport ---------------------------------------------------------------------------
@@ -153,6 +156,8 @@ class EutilsClient:
         last = ""
         for attempt in range(attempts):
             self.limiter.wait()
+            if self.before_request is not None:
+                self.before_request()
             self.requests_made += 1
             wait: float | None = None
             try:
