@@ -1,14 +1,251 @@
-"""PLACEHOLDER (being written now): the vdmine_conditions component. Replace this whole file."""
+"""The ``vdmine_conditions`` component: condition (disease) mentions normalised to MeSH.
+
+One PhraseMatcher (attr LOWER) holds every term of the curated lexicon and of the configured
+vocabularies; a second one (attr ORTH) holds curated abbreviations, which are case-sensitive.
+Per document:
+
+1. dictionary matches; an identical span found by several sources keeps the best source
+   (lexicon > gazetteer > medic > mesh);
+2. abbreviations the abstract defines itself ("knee osteoarthritis (KOA)", scispaCy's
+   AbbreviationDetector) resolve to the long form's concept everywhere in the abstract
+   (source 'abbreviation'); a curated abbreviation the abstract defines as something else
+   ("MS" = mass spectrometry) is dropped;
+3. overlaps: the longest span wins ("knee osteoarthritis" over "osteoarthritis");
+4. when the base pipeline has a statistical NER (e.g. en_ner_bc5cdr_md), its DISEASE entities that
+   no rule span overlaps are added (source 'model');
+5. each mention gets ``negated`` from :mod:`vdmine.nlp.negation`.
+
+Results: ``doc.spans["conditions"]``; span ``label_`` = canonical name, ``kb_id_`` = MeSH id,
+``span._.condition_source`` and ``span._.condition_negated``.
+"""
 
 from __future__ import annotations
 
+from bisect import bisect_right
+from collections.abc import Iterable
+
 from spacy.language import Language
+from spacy.matcher import PhraseMatcher
+from spacy.tokens import Doc, Span
+from spacy.util import filter_spans
+
+from vdmine.nlp import negation
+from vdmine.nlp.vocab import Term, load_lexicon, load_vocabulary
+
+SPAN_KEY = "conditions"
+MODEL_LABELS = frozenset({"DISEASE"})
+SOURCE_RANK = {"abbreviation": 0, "lexicon": 1, "gazetteer": 2, "medic": 3, "mesh": 4, "model": 5}
+_MATCH_KEY = "VDMINE_CONDITION"
+# Function words that make a long form a phrase *about* a disease rather than the disease itself.
+_PREPOSITIONS = frozenset({"of", "for", "in", "on", "to", "by", "from", "against", "after"})
+
+for _name in ("condition_source", "condition_negated"):
+    if not Span.has_extension(_name):
+        Span.set_extension(_name, default=None)
+
+
+def _key(tokens: Iterable) -> str:
+    return " ".join(t.lower_ for t in tokens)
+
+
+class ConditionMatcher:
+    """Dictionary + abbreviation + optional-model condition recogniser (see module docstring)."""
+
+    def __init__(self, nlp: Language, name: str = "vdmine_conditions", vocabularies: Iterable[str] = ()):
+        self.name = name
+        self.tokenizer = nlp.tokenizer
+        self.matcher = PhraseMatcher(nlp.vocab, attr="LOWER")
+        self.exact = PhraseMatcher(nlp.vocab, attr="ORTH")
+        self.terms: dict[str, Term] = {}  # lower-cased token key -> term
+        self.abbrevs: dict[str, Term] = {}  # exact text -> term
+        self.blocked: set[str] = set()
+        self.add_terms(load_lexicon())
+        for path in vocabularies:
+            self.add_terms(load_vocabulary(path))
+
+    # --- vocabulary management ----------------------------------------------------------------
+
+    def add_terms(self, terms: Iterable[Term], override: bool = False) -> int:
+        """Add terms as patterns. An existing term keeps its concept unless ``override``."""
+        by_lower: dict[str, Term] = {}
+        exact: dict[str, Term] = {}
+        for t in terms:
+            if t.case_sensitive:
+                exact.setdefault(t.text, t)
+            else:
+                by_lower.setdefault(t.text.lower(), t)
+        added = 0
+        patterns = []
+        for doc, term in zip(self.tokenizer.pipe(list(by_lower)), by_lower.values()):
+            key = _key(doc)
+            if not key:
+                continue
+            if key not in self.terms:
+                patterns.append(doc)
+                self.terms[key] = term
+                added += 1
+            elif override:
+                self.terms[key] = term
+        for i in range(0, len(patterns), 5000):
+            self.matcher.add(_MATCH_KEY, patterns[i : i + 5000])
+        ex_patterns = []
+        for text, term in exact.items():
+            if text not in self.abbrevs:
+                ex_patterns.append(self.tokenizer(text))
+                added += 1
+            if text not in self.abbrevs or override:
+                self.abbrevs[text] = term
+        if ex_patterns:
+            self.exact.add(_MATCH_KEY, ex_patterns)
+        return added
+
+    def block(self, texts: Iterable[str]) -> None:
+        """Never report these strings (case-insensitive), whichever vocabulary holds them."""
+        self.blocked.update(_key(d) for d in self.tokenizer.pipe(list(texts)))
+
+    def lookup(self, text: str) -> Term | None:
+        """The concept of a surface string, if any vocabulary knows it."""
+        key = _key(self.tokenizer(text))
+        return None if key in self.blocked else self.terms.get(key)
+
+    # --- per document ---------------------------------------------------------------------------
+
+    def _rule_matches(self, doc: Doc) -> dict[tuple[int, int], Term]:
+        found: dict[tuple[int, int], Term] = {}
+        for _, s, e in self.matcher(doc):
+            key = _key(doc[s:e])
+            if key in self.blocked:
+                continue
+            term = self.terms.get(key)
+            if term is not None:
+                found[(s, e)] = term
+        return found
+
+    @staticmethod
+    def _abbreviation_pairs(doc: Doc) -> list[tuple[int, int, Span | None]]:
+        """(short start, short end, long-form span) for each short-form occurrence.
+
+        scispaCy stores Spans, or plain dicts when ``make_serializable`` is on (vdmine's default).
+        """
+        if not Doc.has_extension("abbreviations"):
+            return []
+        out = []
+        for ab in doc._.abbreviations or []:
+            if isinstance(ab, dict):
+                long = doc[ab["long_start"] : ab["long_end"]] if ab.get("long_end") is not None else None
+                out.append((ab["short_start"], ab["short_end"], long))
+            else:
+                lf = ab._.long_form
+                out.append((ab.start, ab.end, lf if isinstance(lf, Span) else None))
+        return out
+
+    def _abbreviations(self, doc: Doc, found: dict[tuple[int, int], Term]) -> tuple[dict, set[str]]:
+        """Spans of abbreviations defined in this doc -> long form's concept; and all defined short forms."""
+        out: dict[tuple[int, int], Term] = {}
+        defined: set[str] = set()
+        concept_of: dict[str, Term | None] = {}
+        for s, e, long in self._abbreviation_pairs(doc):
+            text = doc[s:e].text
+            defined.add(text)
+            if text not in concept_of:
+                concept_of[text] = self._long_form_concept(long, found)
+            term = concept_of[text]
+            if term is not None:
+                out[(s, e)] = Term(text, term.canonical, term.mesh_id, "abbreviation")
+        return out, defined
+
+    def _long_form_concept(self, long: Span | None, found: dict[tuple[int, int], Term]) -> Term | None:
+        if long is None:
+            return None
+        key = _key(long)
+        if key in self.terms and key not in self.blocked:
+            return self.terms[key]
+        # else the longest rule match inside the long form that ends at its end (the head noun),
+        # unless a preposition comes first: "assessment of insulin resistance" is not a disease.
+        inside = [
+            (e - s, t)
+            for (s, e), t in found.items()
+            if s >= long.start and e == long.end and not any(tok.lower_ in _PREPOSITIONS for tok in long.doc[long.start : s])
+        ]
+        if inside:
+            return max(inside, key=lambda x: x[0])[1]
+        return None
+
+    def __call__(self, doc: Doc) -> Doc:
+        found = self._rule_matches(doc)
+        abbr, defined = self._abbreviations(doc, found)
+        for _, s, e in self.exact(doc):
+            text = doc[s:e].text
+            if text in defined or _key(doc[s:e]) in self.blocked:
+                continue  # the abstract defines it itself: that definition wins (or it is not a condition)
+            term = self.abbrevs.get(text)
+            if term is not None and (s, e) not in found:
+                found[(s, e)] = term
+        for span_key, term in abbr.items():
+            old = found.get(span_key)
+            if old is None or SOURCE_RANK[term.source] < SOURCE_RANK[old.source]:
+                found[span_key] = term
+        spans = []
+        for (s, e), term in found.items():
+            sp = Span(doc, s, e, label=term.canonical, kb_id=term.mesh_id or "")
+            sp._.condition_source = term.source
+            spans.append(sp)
+        spans = filter_spans(spans)
+        spans += self._model_spans(doc, spans)
+        spans.sort(key=lambda sp: sp.start)
+        for sp in spans:
+            sp._.condition_negated = negation.is_negated(sp)
+        doc.spans[SPAN_KEY] = spans
+        return doc
+
+    def _model_spans(self, doc: Doc, rule_spans: list[Span]) -> list[Span]:
+        """DISEASE entities of a statistical base model that no rule span overlaps."""
+        ents = [e for e in doc.ents if e.label_ in MODEL_LABELS]
+        if not ents:
+            return []
+        taken = set()
+        for sp in rule_spans:
+            taken.update(range(sp.start, sp.end))
+        out = []
+        for ent in ents:
+            if taken.intersection(range(ent.start, ent.end)):
+                continue
+            term = self.lookup(ent.text)
+            canonical = term.canonical if term else ent.text.lower()
+            sp = Span(doc, ent.start, ent.end, label=canonical, kb_id=(term.mesh_id if term and term.mesh_id else ""))
+            sp._.condition_source = "model"
+            out.append(sp)
+        return out
 
 
 @Language.factory("vdmine_conditions", default_config={"vocabularies": []})
-def make_conditions(nlp, name, vocabularies: list):
-    return lambda doc: doc
+def make_conditions(nlp: Language, name: str, vocabularies: list[str]) -> ConditionMatcher:
+    return ConditionMatcher(nlp, name, vocabularies)
 
 
-def rows(doc, pmid, **kwargs):
-    return []
+def sentence_index(doc: Doc) -> list[int]:
+    """Start token of every sentence (for sent_idx by bisection)."""
+    if doc.has_annotation("SENT_START"):
+        return [s.start for s in doc.sents]
+    return [0]
+
+
+def rows(doc: Doc, pmid: str, **kwargs) -> list[dict]:
+    """Rows of the ``conditions`` table for one Doc."""
+    starts = sentence_index(doc)
+    out = []
+    for sp in doc.spans.get(SPAN_KEY, []):
+        out.append(
+            {
+                "pmid": pmid,
+                "sent_idx": bisect_right(starts, sp.start) - 1,
+                "start_char": sp.start_char,
+                "end_char": sp.end_char,
+                "text": sp.text,
+                "canonical": sp.label_,
+                "mesh_id": sp.kb_id_ or None,
+                "negated": bool(sp._.condition_negated),
+                "source": sp._.condition_source,
+            }
+        )
+    return out

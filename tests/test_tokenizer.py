@@ -1,0 +1,112 @@
+"""vdmine's tokenizer fixes on real sentences from ../shared/corpus (quoted below)."""
+
+import warnings
+
+import pytest
+import spacy
+
+from vdmine.nlp.tokenizer import make_tokenizer
+
+pytestmark = pytest.mark.filterwarnings("ignore::FutureWarning", "ignore::UserWarning")
+
+
+@pytest.fixture(scope="module")
+def nlp():
+    nlp = spacy.blank("en")
+    nlp.tokenizer = make_tokenizer(nlp)
+    return nlp
+
+
+def toks(nlp, text):
+    return [t.text for t in nlp(text)]
+
+
+def test_unit_sentence_full_stop_is_split(nlp):
+    # vitd_pain.jsonl PMID 12549750
+    s = "with three patients having serum 25-OH vitamin D levels less than 15ng/mL."
+    assert toks(nlp, s)[-3:] == ["15", "ng/mL", "."]
+    assert toks(nlp, "levels below 20 ng/mL.")[-2:] == ["ng/mL", "."]
+    assert toks(nlp, "was 12.5 nmol/L.")[-2:] == ["nmol/L", "."]
+
+
+def test_full_stop_after_capital_letter_ends_sentence():
+    nlp2 = spacy.blank("en")
+    nlp2.tokenizer = make_tokenizer(nlp2)
+    nlp2.add_pipe("sentencizer")
+    # vitd_pain.jsonl PMID 38246996: "... caused primarily by the decreased intestinal absorption of vitamin D. In the ..."
+    doc = nlp2("caused primarily by the decreased intestinal absorption of vitamin D. In the elderly")
+    assert [t.text for t in doc][9:11] == ["D", "."]
+    assert len(list(doc.sents)) == 2
+    # abbreviations in the tokenizer exceptions keep their dot
+    assert [t.text for t in nlp2("Smith et al. 2020, e.g. falls")] == ["Smith", "et", "al.", "2020", ",", "e.g.", "falls"]
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        # offtopic.jsonl: "included 199 patients with femoral neck fracture, aged ≥70 years."
+        ("aged ≥70 years", ["aged", "≥", "70", "years"]),
+        # vitd_pain.jsonl PMID 9552083: "by 10.4% (P <0.001)"
+        ("(P <0.001)", ["(", "P", "<", "0.001", ")"]),
+        # vitd_other.jsonl PMID 35285906: "wound healing ≤10 d postblistering"
+        ("healing ≤10 d", ["healing", "≤", "10", "d"]),
+        # vitd_pain.jsonl PMID 27446535: "was −0.4±4.0% for the AC group"
+        ("−0.4±4.0%", ["−0.4", "±", "4.0", "%"]),
+        ("p<0.05 and >50", ["p", "<", "0.05", "and", ">", "50"]),
+    ],
+)
+def test_comparators_split_from_numbers(nlp, text, expected):
+    assert toks(nlp, text) == expected
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        # vitd_pain.jsonl PMID 39577691: "one 50,000IU VitD tablet weekly"
+        ("one 50,000IU VitD tablet weekly", ["one", "50,000", "IU", "VitD", "tablet", "weekly"]),
+        # vitd_pain.jsonl PMID 18667086: "(4000IU 25(OH)D3 per day)"
+        ("(4000IU 25(OH)D3 per day)", ["(", "4000", "IU", "25(OH)D3", "per", "day", ")"]),
+        # vitd_other.jsonl PMID 37908888: "vitamin A 200µg, ... 130mg docosahexaenoic acid"
+        ("vitamin A 200µg, 130mg", ["vitamin", "A", "200", "µg", ",", "130", "mg"]),
+        # the forms named in the issue
+        ("1000IU", ["1000", "IU"]),
+        ("400iu", ["400", "iu"]),
+        ("50μg", ["50", "μg"]),
+        ("1.25mg", ["1.25", "mg"]),
+        ("800IU/d", ["800", "IU/d"]),
+    ],
+)
+def test_number_and_unit_split(nlp, text, expected):
+    assert toks(nlp, text) == expected
+
+
+@pytest.mark.parametrize(
+    "text, token",
+    [
+        # vitd_pain.jsonl PMID 39006361
+        ("vitamin D (25(OH)D) were measured", "25(OH)D"),
+        ("active vitamin D (1,25(OH)2D) in serum", "1,25(OH)2D"),
+        # vitd_pain.jsonl PMID 31412231: "Abbreviations: 25-OHD = 25-hydroxyvitamin D;"
+        ("Abbreviations: 25-OHD = 25-hydroxyvitamin D;", "25-OHD"),
+        ("serum 1,25(OH)2D.", "1,25(OH)2D"),
+    ],
+)
+def test_vitamin_d_metabolites_stay_one_token(nlp, text, token):
+    assert token in toks(nlp, text)
+
+
+def test_abbreviation_detector_still_finds_koa():
+    import scispacy.abbreviation  # noqa: F401
+
+    nlp = spacy.blank("en")
+    nlp.tokenizer = make_tokenizer(nlp)
+    nlp.add_pipe("sentencizer")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        nlp.add_pipe("abbreviation_detector")
+        # offtopic.jsonl PMID 37635226
+        doc = nlp("Knee osteoarthritis (KOA) is a multifactorial, slow-progressing, non-inflammatory "
+                  "degenerative disease primarily affecting synovial joints. KOA is common.")
+    pairs = {(a.text, a._.long_form.text) for a in doc._.abbreviations}
+    assert ("KOA", "Knee osteoarthritis") in pairs
+    assert len([a for a in doc._.abbreviations if a.text == "KOA"]) == 2
