@@ -50,8 +50,8 @@ class Hierarchy:
         chain = self.ancestors(name)
         for node in chain:
             if node in self.section:
-                return node
-        return chain[0]
+                return name if node == chain[0] else node
+        return name
 
 
 @lru_cache(maxsize=1)
@@ -96,14 +96,61 @@ def membership(kind: str, name: str) -> dict[str, int]:
     return out
 
 
+@lru_cache(maxsize=1)
+def _lexicon_outcome_polarity() -> dict[str, int]:
+    """Polarity of the canonical outcomes the findings extractor writes (nlp/lexicons/outcomes.jsonl)."""
+    import json
+
+    sign = {"higher_better": 1, "higher_worse": -1, "neutral": 0}
+    out: dict[str, int] = {}
+    try:
+        text = resources.files("vdmine.nlp").joinpath("lexicons/outcomes.jsonl").read_text(encoding="utf-8")
+    except (FileNotFoundError, ModuleNotFoundError):
+        return out
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        entry = json.loads(line)
+        if entry.get("canonical") and entry.get("polarity") in sign:
+            out[entry["canonical"].strip().lower()] = sign[entry["polarity"]]
+    return out
+
+
 @lru_cache(maxsize=4096)
 def outcome_polarity(outcome: str) -> int:
-    """+1 higher is better, -1 lower is better, 0 unknown: the first matching outcome line."""
+    """+1 higher is better, -1 lower is better, 0 unknown.
+
+    The outcomes lexicon of the findings extractor decides for its canonical names; other names
+    take the first matching outcome line of families.tsv.
+    """
     low = (outcome or "").strip().lower()
+    lex = _lexicon_outcome_polarity()
+    if low in lex:
+        return lex[low]
     for line in families():
         if line.kind == "outcome" and line.pattern.fullmatch(low):
             return line.polarity
+    if low in _condition_names() or low in hierarchy().parent:
+        return -1  # a disease named as the outcome ("deficiency was associated with osteomalacia")
     return 0
+
+
+@lru_cache(maxsize=1)
+def _condition_names() -> frozenset[str]:
+    """Canonical condition names of the conditions lexicon (nlp/lexicons/conditions.jsonl)."""
+    import json
+
+    try:
+        text = resources.files("vdmine.nlp").joinpath("lexicons/conditions.jsonl").read_text(encoding="utf-8")
+    except (FileNotFoundError, ModuleNotFoundError):
+        return frozenset()
+    names = set()
+    for line in text.splitlines():
+        if line.strip():
+            entry = json.loads(line)
+            if entry.get("canonical"):
+                names.add(entry["canonical"].strip().lower())
+    return frozenset(names)
 
 
 def exposure_polarity(exposure: str) -> int:

@@ -1,9 +1,9 @@
 """The evidence map: one row per (condition, exposure, outcome), aggregated from the findings.
 
-Pure functions over pyarrow tables (:func:`build_evidence_map`) plus deterministic Parquet I/O
-(:func:`write_table`, :func:`read_table`) and the entry point the flow calls
-(:func:`build_and_write_evidence_map`). Same input -> byte-identical Parquet: rows are sorted,
-lists are sorted, nothing depends on the clock, and the writer options are fixed.
+Pure functions over pyarrow tables (:func:`build_evidence_map`), a tolerant reader
+(:func:`read_table`) and the entry point the flow calls (:func:`build_and_write_evidence_map`),
+which publishes through the atomic store. Same input -> byte-identical Parquet: rows and lists are
+sorted, nothing depends on the clock, and the store's writer options are fixed.
 """
 
 from __future__ import annotations
@@ -30,7 +30,6 @@ from vdmine.store.schemas import TABLES
 
 UNSPECIFIED = "unspecified"
 SECTION_RANK = {"conclusions": 0, "results": 1, "title": 2, "other": 3, "background": 4, "methods": 5}
-PART = "part-0.parquet"
 
 
 # ---------------------------------------------------------------------------------------- I/O
@@ -67,30 +66,6 @@ def read_table(out_dir: str | Path, table: str, required: bool = False) -> pa.Ta
         else:
             cols.append(pa.nulls(t.num_rows, field.type))
     return pa.Table.from_arrays(cols, schema=schema)
-
-
-def write_table(table: pa.Table, out_dir: str | Path, name: str) -> Path:
-    """Write ``out_dir/<name>/part-0.parquet`` with fixed options (byte-identical for equal input)."""
-    folder = Path(out_dir) / name
-    folder.mkdir(parents=True, exist_ok=True)
-    for old in folder.glob("*.parquet"):
-        if old.name != PART:
-            old.unlink()
-    target = folder / PART
-    tmp = folder / (PART + ".tmp")
-    pq.write_table(
-        table,
-        tmp,
-        compression="zstd",
-        compression_level=3,
-        use_dictionary=True,
-        write_statistics=False,
-        data_page_version="1.0",
-        version="2.6",
-        row_group_size=1 << 20,
-    )
-    tmp.replace(target)
-    return target
 
 
 # ------------------------------------------------------------------------------- aggregation
@@ -248,20 +223,46 @@ def build_evidence_map(papers: pa.Table, findings: pa.Table, doses: pa.Table | N
     return pa.Table.from_pylist(out, schema=TABLES["evidence_map"])
 
 
-def build_and_write_evidence_map(out_dir: str | Path) -> dict[str, Path]:
-    """Read papers/findings/doses from ``out_dir``, write evidence_map, mechanisms and delivery.
+def build_evidence_tables(out_dir: str | Path) -> dict[str, pa.Table]:
+    """Read papers/findings/doses/conditions from ``out_dir``; return the three derived tables.
 
-    Returns ``{table name: written file}``. Raises E050 when there is no ``papers`` table.
+    Raises E050 when there is no ``papers`` table.
     """
     from vdmine.evidence.mechanisms import mechanism_and_delivery_rows
 
-    out_dir = Path(out_dir)
     papers = read_table(out_dir, "papers", required=True)
     findings = read_table(out_dir, "findings")
     doses = read_table(out_dir, "doses")
-    conditions = read_table(out_dir, "conditions")
-    written = {"evidence_map": write_table(build_evidence_map(papers, findings, doses), out_dir, "evidence_map")}
-    mech, deliv = mechanism_and_delivery_rows(papers, findings, conditions)
-    written["mechanisms"] = write_table(mech, out_dir, "mechanisms")
-    written["delivery"] = write_table(deliv, out_dir, "delivery")
-    return written
+    mech, deliv = mechanism_and_delivery_rows(papers, findings, read_table(out_dir, "conditions"))
+    return {"evidence_map": build_evidence_map(papers, findings, doses), "mechanisms": mech, "delivery": deliv}
+
+
+def build_and_write_evidence_map(out_dir: str | Path) -> dict[str, pa.Table]:
+    """Rebuild evidence_map, mechanisms and delivery from the tables in ``out_dir`` and publish them.
+
+    The tables are committed through :class:`vdmine.store.dataset.Store` (atomic symlink swap,
+    fixed Parquet options: same input -> byte-identical files). The caller holds the store lock
+    when it has one (the flows do); otherwise it is taken here. Returns the tables written.
+    """
+    from vdmine.store.dataset import Store
+
+    store = Store(out_dir)
+    tables = build_evidence_tables(out_dir)
+    with _lock_unless_held(store):
+        store.commit(tables)
+    return tables
+
+
+def _lock_unless_held(store):
+    """The store's writer lock, unless this process already holds it (the flow's report step)."""
+    import contextlib
+    import json
+    import os
+
+    path = store.internal / "lock"
+    try:
+        if json.loads(path.read_text()).get("pid") == os.getpid():
+            return contextlib.nullcontext()
+    except (OSError, ValueError):
+        pass
+    return store.lock()

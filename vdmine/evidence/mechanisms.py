@@ -11,12 +11,15 @@ joins with the findings table on ``(pmid, sent_idx)``.
 
 from __future__ import annotations
 
+import re
+from bisect import bisect_right
 from collections import defaultdict
 from functools import lru_cache
 
 import pyarrow as pa
 import spacy
 from spacy.matcher import PhraseMatcher
+from spacy.tokens import Span
 from spacy.util import filter_spans
 
 from vdmine.evidence import data
@@ -44,6 +47,19 @@ def _nlp():
     return nlp, matcher, cue_info
 
 
+@lru_cache(maxsize=1)
+def _prefilter_words() -> tuple[str, ...]:
+    """The longest word of every mechanism/delivery cue, lower-cased: a text containing none of
+    them cannot match a cue (a superset test by substring search, far cheaper than tokenizing)."""
+    cues = [c.cue for c in data.mechanism_cues() + data.delivery_cues()]
+    return tuple(sorted({max(re.split(r"\s+", c.lower()), key=len) for c in cues}))
+
+
+def _may_match(text: str) -> bool:
+    low = text.lower()
+    return any(w in low for w in _prefilter_words())
+
+
 def _text(title: str | None, abstract: str | None) -> str:
     title, abstract = title or "", abstract or ""
     if title and abstract:
@@ -52,31 +68,34 @@ def _text(title: str | None, abstract: str | None) -> str:
 
 
 def _scan(papers: pa.Table):
-    """Yield (pmid, design, doc, [(prefix, cue, span)], context {kind: set(sent_idx)})."""
+    """Yield (pmid, design, sentences, [(prefix, cue, span, sent_idx)], context {kind: set(sent_idx)})."""
     nlp, matcher, cue_info = _nlp()
     cols = papers.select(["pmid", "title", "abstract", "study_design"]).to_pydict()
-    texts = (_text(t, a) for t, a in zip(cols["title"], cols["abstract"]))
-    for pmid, design, doc in zip(cols["pmid"], cols["study_design"], nlp.pipe(texts, batch_size=64)):
-        sent_of = {}
-        for i, sent in enumerate(doc.sents):
-            for tok in sent:
-                sent_of[tok.i] = i
+    todo = [
+        (pmid, design, text)
+        for pmid, design, text in zip(cols["pmid"], cols["study_design"], map(_text, cols["title"], cols["abstract"]))
+        if _may_match(text)
+    ]
+    docs = nlp.pipe((t for _, _, t in todo), batch_size=64)
+    for (pmid, design, _), doc in zip(todo, docs):
+        matches = matcher(doc)
+        if not matches:
+            continue
+        sents = list(doc.sents)
+        starts = [s.start for s in sents]
         context: dict[str, set[int]] = defaultdict(set)
         cue_spans = []
-        for match_id, start, end in matcher(doc):
+        for match_id, start, end in matches:
             key = nlp.vocab.strings[match_id]
             if key.startswith("C:"):
-                context[key[2:]].add(sent_of[start])
+                context[key[2:]].add(bisect_right(starts, start) - 1)
             else:
-                span = doc[start:end]
-                span.label_ = key
-                cue_spans.append(span)
-        hits = [(s.label_[0], cue_info[s.label_], s, sent_of[s.start]) for s in sorted(filter_spans(cue_spans), key=lambda s: s.start)]
-        yield pmid, design, doc, hits, context
-
-
-def _sentences(doc) -> list:
-    return list(doc.sents)
+                cue_spans.append(Span(doc, start, end, label=key))
+        hits = [
+            (s.label_[0], cue_info[s.label_], s, bisect_right(starts, s.start) - 1)
+            for s in sorted(filter_spans(cue_spans), key=lambda s: s.start)
+        ]
+        yield pmid, design, sents, hits, context
 
 
 def _paper_results(findings: pa.Table | None, conditions: pa.Table | None):
@@ -122,16 +141,14 @@ def mechanism_and_delivery_rows(
     """
     by_pmid, conds = _paper_results(findings, conditions)
     mech, deliv = [], []
-    for pmid, design, doc, hits, context in _scan(papers):
+    for pmid, design, sents, hits, context in _scan(papers):
         vit = context.get("vitamin_d", set())
         pain = context.get("pain", set())
-        sents = None
         seen = set()
         for prefix, cue, span, si in hits:
             if (prefix, si, cue.canonical) in seen or (prefix == "D" and si not in vit):
                 continue
             seen.add((prefix, si, cue.canonical))
-            sents = sents or _sentences(doc)
             row = {
                 "pmid": pmid,
                 "sent_idx": si,

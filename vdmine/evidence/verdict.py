@@ -62,11 +62,10 @@ def map_stance(direction: str | None, exposure: str, outcome: str, majority_asso
     if direction == "mixed":
         return "m"
     if direction in ("association_positive", "association_negative"):
-        s = association_sign(direction) * data.exposure_polarity(exposure)
         o = data.outcome_polarity(outcome)
         if o:
-            return s * o
-        return 1 if s == majority_assoc else -1
+            return association_sign(direction) * data.exposure_polarity(exposure) * o
+        return 1 if association_sign(direction) == majority_assoc else -1
     return None
 
 
