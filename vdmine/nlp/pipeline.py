@@ -31,6 +31,18 @@ warnings.filterwarnings("ignore", message=r".*\[W036\].*")
 COMPONENTS = ("vdmine_conditions", "vdmine_exposures", "vdmine_doses", "vdmine_design", "vdmine_findings")
 
 
+@Language.component("vdmine_line_breaks")
+def line_breaks(doc):
+    """A line break ends a sentence: the title ends at its newline even without a full stop, and
+    each structured-abstract section ("RESULTS: ...") starts a sentence of its own."""
+    for i, token in enumerate(doc[:-1]):
+        if "\n" in token.text or "\n" in token.whitespace_:
+            if i > 0 and token.is_space:
+                token.is_sent_start = False  # the break itself stays with the sentence it ends
+            doc[i + 1].is_sent_start = True
+    return doc
+
+
 def _base(model: str) -> Language:
     if not model:
         return spacy.blank("en")
@@ -48,6 +60,7 @@ def build_pipeline(nlp_cfg: NlpConfig | None = None, exposure_cfg: ExposureConfi
     nlp.tokenizer = make_tokenizer(nlp)
     if not ({"parser", "senter", "sentencizer"} & set(nlp.pipe_names)):
         nlp.add_pipe("sentencizer", first=True)
+        nlp.add_pipe("vdmine_line_breaks", first=True)
     # make_serializable keeps Docs picklable, which spaCy's n_process > 1 needs.
     nlp.add_pipe("abbreviation_detector", config={"make_serializable": True})
     nlp.add_pipe("vdmine_conditions", config={"vocabularies": list(nlp_cfg.vocabularies)})
