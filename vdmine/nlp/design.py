@@ -1,18 +1,208 @@
-"""PLACEHOLDER (being written now): the vdmine_design component. Replace this whole file."""
+"""The ``vdmine_design`` component and :func:`paper_fields`: one study design and one sample size per paper.
+
+The component only collects evidence from the text (design cues in the title and in the
+abstract, sample-size candidates); :func:`paper_fields` decides, because PubMed publication types
+are better evidence than wording when a record has them. Decision order:
+
+1. publication types, in the priority order of ``lexicons/design_cues.json`` (Meta-Analysis >
+   Systematic Review > Guideline > RCT > other clinical trials > Case Reports > Observational
+   Study > Review > Letter/Editorial/Comment). Some types are refined by the text where the type
+   is coarse: 'Clinical Trial' + "were randomized" -> RCT; 'Review' + "systematic review" ->
+   systematic review; 'Observational Study' + "cross-sectional" -> cross-sectional.
+2. else the title's cue (": a randomized controlled trial", "a case report", "a review"),
+3. else the first abstract cue in priority order (meta-analysis, systematic review, guideline,
+   animal, RCT, non-randomized trial, case-control, cross-sectional, cohort, case series, case
+   report, in vitro, narrative review), else 'other'.
+
+Sample size = total participants enrolled, randomised or analysed: "A total of 1,481 ...",
+"120 patients were randomized", "we enrolled 89 women", "Eighty-nine women participated",
+"patients (n = 120)"; number words are read. Subgroups ("of whom 30"), percentages, event counts
+and per-arm n are not taken (no noun/verb pattern for them).
+"""
 
 from __future__ import annotations
 
+import json
+import re
+from functools import lru_cache
+from pathlib import Path
+
 from spacy.language import Language
+from spacy.tokens import Doc
+
+from vdmine.nlp.doses import number_words, words_to_int
+
+LEX = Path(__file__).resolve().parent / "lexicons"
+
+if not Doc.has_extension("vdmine_design_cues"):
+    Doc.set_extension("vdmine_design_cues", default=None)
+if not Doc.has_extension("vdmine_sample_size"):
+    Doc.set_extension("vdmine_sample_size", default=None)
+
+
+class _Cues:
+    """design_cues.json, compiled once per process."""
+
+    def __init__(self) -> None:
+        raw = json.loads((LEX / "design_cues.json").read_text(encoding="utf-8"))
+        self.designs = raw["designs"]
+        self.pub_types = [(pt.lower(), target) for pt, target in raw["pub_type_priority"]]
+        self.override = raw["pub_type_text_override"]
+        self.title = [(d, re.compile(p, re.I)) for d, p in raw["title_cues"]]
+        self.text = [(d, re.compile(p, re.I)) for d, p in raw["text_cues"]]
+        self.human = re.compile(raw["human_cue"], re.I)
+        ss = raw["sample_size"]
+        words = sorted(number_words(), key=len, reverse=True)
+        w = "(?:" + "|".join(words) + ")"
+        num = rf"(?P<n>\d{{1,3}}(?:,\d{{3}})+|\d+|{w}(?:[\s-]+(?:and[\s-]+)?{w})*)"
+        noun = "(?:" + "|".join(re.escape(n) for n in sorted(ss["nouns"], key=len, reverse=True)) + r")\b"
+        vr = "(?:" + "|".join(re.escape(v) for v in ss["verbs_randomized"]) + r")\b"
+        ve = "(?:" + "|".join(re.escape(v) for v in ss["verbs_enrolled"]) + r")\b"
+        gap = r"(?:[^.;\d]{0,70}?\s)?"  # adjectives: "overweight/obese, vitamin D-deficient"
+        # may hold a bracketed definition with numbers: "adults (25(OH)D <= 50 nmol/L)", no bare numbers
+        gapd = r"(?:(?:[^.;\d()\[\]]|\((?:[^()]|\([^()]*\)){0,80}\)|\[(?:[^\[\]]|\[[^\[\]]*\]){0,60}\]|\d+(?:[-–]\d+)?-(?:y|yr|year|month|week)s?-old){0,110}?\s)?"  # "6-8-y-old"
+        be = r"(?:were|was|had been|have been|are|being|will be|would be)\s+(?:\w+\s+){0,2}?"
+        intro = "(?:" + "|".join(re.escape(v) for v in ss["intro_before"]) + r")"
+        pre = r"(?<![\w.,])"
+        self.sample = [
+            (0, re.compile(rf"\b(?:a\s+total\s+of|in\s+total,?|total\s+of|overall,?|altogether,?)\s+{num}\s+{gapd}{noun}", re.I)),
+            (0, re.compile(rf"{pre}{num}\s+{gap}{noun}\s+in\s+total\b", re.I)),
+            (1, re.compile(rf"{pre}{num}\s+{gapd}{noun}[^.;]{{0,60}}?\b{be}{vr}", re.I)),
+            (0, re.compile(rf"\ba\s+total\s+of\s+{num}\s+(?:[^\s.;\d]+\s+){{0,6}}?(?:were|was)\s+(?:\w+\s+)?(?:{vr}|{ve})", re.I)),
+            (1, re.compile(rf"\b{vr}\s+{num}\s+{gap}{noun}", re.I)),
+            (1, re.compile(rf"\(\s*n\s*=\s*(?P<n>\d{{1,3}}(?:,\d{{3}})+|\d+)\s*\)\s*(?:were|was)\s+(?:\w+\s+)?{vr}", re.I)),
+            (1, re.compile(rf"\bof\s+(?:the\s+|all\s+|these\s+)?{num}\s+{gap}{noun}\s+(?:who\s+(?:were|was)\s+)?(?:{vr}|{ve})", re.I)),
+            (2, re.compile(rf"\b{ve}\s+(?:a\s+total\s+of\s+)?{num}\s+{gap}{noun}", re.I)),
+            (2, re.compile(rf"{pre}{num}\s+{gapd}{noun}[^.;]{{0,60}}?\b(?:{be}{ve}|participated|took part|completed)", re.I)),
+            (3, re.compile(rf"\b{intro}\s+(?:a\s+total\s+of\s+)?{num}\s+{gap}{noun}", re.I)),
+            (3, re.compile(rf"{noun}\s*[(\[]\s*(?:total\s+)?[nN]\s*=\s*(?P<n>\d{{1,3}}(?:,\d{{3}})+|\d+)\s*[)\]]", re.I)),
+            (4, re.compile(rf"\(\s*N\s*=\s*(?P<n>\d{{1,3}}(?:,\d{{3}})+|\d+)\s*\)")),
+        ]
+        self.subgroup = re.compile(
+            r"\b(?:" + "|".join(re.escape(s) for s in ss["subgroup_before"]) + r")\s*,?\s*$", re.I
+        )
+        self.per_arm = re.compile(rf"\s+to\s+(?:the\s+|receive\s+)?[^.;,]{{0,40}}?\b(?:group|arm)\b(?!s)", re.I)
+        self.not_after_number = re.compile(
+            r"[\s-]*(?:%|percent|per\s?cent|years?|months?|weeks?|days?|hours?|mg|g|kg|iu|µg|μg|mcg|ng|nmol|mmol|ml|"
+            r"times|fold|sessions|visits|doses?|trials|studies|articles|rcts|centers|centres|sites|hospitals|countries)\b",
+            re.I,
+        )
+
+
+@lru_cache(maxsize=1)
+def cues() -> _Cues:
+    return _Cues()
+
+
+def _title(doc: Doc) -> str:
+    try:
+        first = next(iter(doc.sents))
+        return first.text
+    except (StopIteration, ValueError):
+        return doc.text.split("\n", 1)[0]
+
+
+def text_design(title: str, text: str) -> tuple[str, str] | None:
+    """(design, cue words) from the title, else the abstract; None when no cue is found."""
+    c = cues()
+    human = bool(c.human.search(text))
+    for design, rx in c.title:
+        m = rx.search(title)
+        if m:
+            if design == "animal" and human:
+                continue
+            if design in {"non-randomized trial", "cohort"}:  # "clinical trial" / "prospective" + randomized -> RCT
+                rct = dict(c.text)["randomized controlled trial"].search(text)
+                if rct:
+                    return "randomized controlled trial", rct.group(0)
+            return design, m.group(0)
+    for design, rx in c.text:
+        m = rx.search(text)
+        if m:
+            if design in {"animal", "in vitro"} and human:
+                continue
+            return design, m.group(0)
+    return None
+
+
+def sample_size(text: str) -> tuple[int, str] | None:
+    """(total participants, evidence span) or None."""
+    c = cues()
+    best = None
+    for prio, rx in c.sample:
+        if best is not None and prio > best[0]:
+            break
+        for m in rx.finditer(text):
+            n = words_to_int(m.group("n"))
+            if n is None or n < 2 or n > 5_000_000:
+                continue
+            if prio > 1 and c.subgroup.search(text[max(0, m.start("n") - 20): m.start("n")]):
+                continue
+            if prio == 1 and c.per_arm.match(text, m.end()):
+                continue  # "162 patients were allocated to the mitomycin C group": one arm
+            if c.not_after_number.match(text, m.end("n")) or text[m.end("n"): m.end("n") + 1] in {"%", "-"}:
+                continue
+            cand = (prio, m.start(), n, m.group(0).strip())
+            if best is None or cand[:2] < best[:2]:
+                best = cand
+            break
+    if best is None:
+        return None
+    return best[2], best[3]
+
+
+class DesignCues:
+    """Collects design cues and the sample size once per document (decided in paper_fields)."""
+
+    def __init__(self, nlp: Language):
+        cues()
+
+    def __call__(self, doc: Doc) -> Doc:
+        title = _title(doc)
+        doc._.vdmine_design_cues = text_design(title, doc.text)
+        doc._.vdmine_sample_size = sample_size(doc.text)
+        return doc
 
 
 @Language.factory("vdmine_design", default_config={})
-def make_design(nlp, name):
-    return lambda doc: doc
+def make_design(nlp: Language, name: str) -> DesignCues:
+    return DesignCues(nlp)
 
 
-def rows(doc, pmid, **kwargs):
+def decide(pub_types: list[str] | None, text_cue: tuple[str, str] | None) -> tuple[str, str]:
+    """(design, evidence) from publication types and the text cue; see the module docstring."""
+    c = cues()
+    have = {p.strip().lower(): p for p in (pub_types or [])}
+    for pt, target in c.pub_types:
+        if pt in have:
+            design, _, refine = target.partition("|")
+            evidence = f"pub_type:{have[pt]}"
+            if refine and text_cue and text_cue[0] in c.override.get(design, []):
+                return text_cue[0], f"{evidence}; text:{text_cue[1]}"
+            return design, evidence
+    if text_cue:
+        return text_cue[0], f"text:{text_cue[1]}"
+    return "other", "text:no design cue"
+
+
+def paper_fields(doc: Doc, pub_types: list[str] | None) -> dict:
+    """The design and sample-size columns of ``papers`` for one document."""
+    text_cue = doc._.vdmine_design_cues if doc.has_extension("vdmine_design_cues") else None
+    if text_cue is None and doc._.vdmine_sample_size is None:
+        # component did not run (e.g. a custom pipeline): compute here
+        text_cue = text_design(_title(doc), doc.text)
+        ss = sample_size(doc.text)
+    else:
+        ss = doc._.vdmine_sample_size
+    design, evidence = decide(pub_types, text_cue)
+    return {
+        "study_design": design,
+        "study_design_evidence": evidence,
+        "sample_size": ss[0] if ss else None,
+        "sample_size_evidence": ss[1] if ss else None,
+    }
+
+
+def rows(doc: Doc, pmid: str, **kwargs) -> list[dict]:
+    """Design has no table of its own: its fields go to ``papers`` via :func:`paper_fields`."""
     return []
-
-
-def paper_fields(doc, pub_types):
-    return {"study_design": None, "study_design_evidence": None, "sample_size": None, "sample_size_evidence": None}

@@ -147,6 +147,7 @@ class ExposureTagger:
     """Marks exposure mentions; see the module docstring."""
 
     def __init__(self, nlp: Language, lexicon: str, co_interventions: list[str]):
+        self.lexicon_key = lexicon
         self.lexicon = load_lexicon(lexicon)
         wanted = {c.strip().lower() for c in co_interventions if c.strip()}
         entries = [e for e in self.lexicon.entries if e["kind"] != "co_intervention" or e["canonical"].lower() in wanted]
@@ -200,7 +201,7 @@ class ExposureTagger:
             new._.vdmine_exposure = info
             out.append(new)
         doc.spans[SPAN_KEY] = out
-        doc._.vdmine_exposure_lexicon = self.lexicon.name
+        doc._.vdmine_exposure_lexicon = self.lexicon_key
         return doc
 
 
@@ -214,6 +215,12 @@ def _sent_ends(doc: Doc) -> list[int]:
 @Language.factory("vdmine_exposures", default_config={"lexicon": "vitamin_d", "co_interventions": ["calcium"]})
 def make_exposures(nlp: Language, name: str, lexicon: str, co_interventions: list[str]) -> ExposureTagger:
     return ExposureTagger(nlp, lexicon, list(co_interventions))
+
+
+def load_lexicon_for(doc: Doc) -> Lexicon | None:
+    """The lexicon the exposures component used on this doc (None if it did not run)."""
+    key = doc._.vdmine_exposure_lexicon
+    return load_lexicon(key) if key else None
 
 
 def sentence_index(doc: Doc):

@@ -91,7 +91,7 @@ DOSES = _schema(
     _f("text", pa.string(), "Dose text as written."),
     _f("compound", pa.string(), "What was dosed (cholecalciferol, ergocalciferol, vitamin D, calcium, ...). Doses of other substances keep their own compound."),
     _f("amount", pa.float64(), "Numeric amount as written (50,000 -> 50000; 50K -> 50000)."),
-    _f("unit", pa.string(), "Normalised unit: 'IU', 'ug' or 'mg'."),
+    _f("unit", pa.string(), "Normalised unit: 'IU', 'ug', 'mg', 'g', 'mL', or a per-weight/area unit such as 'mg/kg', 'IU/kg', 'mg/m2'."),
     _f("frequency", pa.string(), "'daily', 'weekly', 'every N days', 'monthly', 'single', ... or null."),
     _f("route", pa.string(), "'oral', 'intramuscular', 'intravenous', 'topical', 'injection' or null."),
     _f("duration_days", pa.float64(), "Treatment duration in days ('for 12 weeks' -> 84), or null."),

@@ -1,0 +1,131 @@
+"""vdmine_doses on real strings/sentences from the shared corpus (quoted; each is checked to be there)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import pytest
+
+from vdmine.store.schemas import DOSES
+
+pytestmark = pytest.mark.filterwarnings("ignore::FutureWarning", "ignore::UserWarning")
+
+
+@lru_cache(maxsize=None)
+def _text(path) -> str:
+    """All string values of a JSONL corpus file (decoded, so escapes like \\u00b5 compare as text)."""
+    import json
+
+    out = []
+
+    def walk(v):
+        if isinstance(v, str):
+            out.append(v)
+        elif isinstance(v, dict):
+            for x in v.values():
+                walk(x)
+        elif isinstance(v, list):
+            for x in v:
+                walk(x)
+
+    for line in path.read_text(encoding="utf-8").split("\n"):
+        if line.strip():
+            walk(json.loads(line))
+    return "\n".join(out)
+
+
+def real(shared, name: str, sentence: str) -> str:
+    assert sentence in _text(shared / "corpus" / name), f"not a real sentence of {name}: {sentence[:60]}"
+    return sentence
+
+
+@pytest.fixture(scope="module")
+def nlp():
+    from vdmine.nlp.pipeline import build_pipeline
+
+    return build_pipeline()
+
+
+def doses_of(nlp, text):
+    from vdmine.nlp import doses
+
+    return doses.rows(nlp(text), "t")
+
+
+def test_every_two_weeks_with_duration(nlp, shared):
+    s = real(shared, "evidence_inference_vitd_ico.jsonl", "vitamin D supplements at a dosage of 50,000 IU (n = 30) every 2 weeks for 12 weeks")
+    [d] = doses_of(nlp, s)
+    assert (d["amount"], d["unit"], d["frequency"], d["duration_days"]) == (50000, "IU", "every 2 weeks", 84)
+    assert d["iu_per_day"] == pytest.approx(50000 / 14, rel=1e-3)
+    assert d["compound"] == "vitamin D" and d["regimen"] == "maintenance"
+    assert list(d) == DOSES.names
+
+
+def test_loading_bolus_then_daily(nlp, shared):
+    s = real(shared, "evidence_inference_vitd_ico.jsonl",
+             "vitamin D group receiving an initial bolus dose of 100,000 IU (in 2 capsules) followed by 4,000 IU (in 4 capsules) of cholecalciferol daily")
+    bolus, daily = doses_of(nlp, s)
+    assert (bolus["amount"], bolus["frequency"], bolus["iu_per_day"], bolus["bolus_iu"], bolus["regimen"]) == (
+        100000, "single", None, 100000, "loading")
+    assert (daily["amount"], daily["frequency"], daily["iu_per_day"], daily["compound"]) == (4000, "daily", 4000, "cholecalciferol")
+
+
+def test_intramuscular_route(nlp, shared):
+    s = real(shared, "evidence_inference_vitd_ico.jsonl", "600,000 IU of Intramuscular vitamin D3")
+    [d] = doses_of(nlp, s)
+    assert (d["amount"], d["route"], d["compound"], d["frequency"], d["iu_per_day"]) == (600000, "intramuscular", "cholecalciferol", None, None)
+
+
+def test_arm_list_shares_unit_and_frequency(nlp, shared):
+    s = real(shared, "secondary/vitamindwiki_records.jsonl",
+             "were supplemented with increasing doses of vitamin D3 (400, 800, 1700, and  ≥3500 IU/day)")
+    rows = doses_of(nlp, s)
+    assert [(r["amount"], r["unit"], r["frequency"]) for r in rows] == [
+        (400, "IU", "daily"), (800, "IU", "daily"), (1700, "IU", "daily"), (3500, "IU", "daily")]
+
+
+def test_other_compounds_keep_their_own_name(nlp, shared):
+    s = real(shared, "vitd_other.jsonl",
+             "high-dose vitamin D3 (4000 IU daily) plus calcium supplementation (1000 mg calcium carbonate daily)")
+    vd, ca = doses_of(nlp, s)
+    assert (vd["compound"], vd["iu_per_day"]) == ("cholecalciferol", 4000)
+    assert (ca["compound"], ca["amount"], ca["unit"], ca["iu_per_day"]) == ("calcium", 1000, "mg", None)
+
+
+def test_levels_are_not_doses(nlp, shared):
+    s = real(shared, "vitd_other.jsonl",
+             "However, after 4 weeks of the GPO oral multivitamin, serum 25(OH)D levels significantly increased from 19.4\xa0\xb1\xa06.3\xa0ng/ml at baseline to 22.2\xa0\xb1\xa05.2\xa0ng/ml (p\xa0=\xa00.01) and from 19.5\xa0\xb1\xa05.0\xa0ng/ml to 23.3\xa0\xb1\xa05.2\xa0ng/ml (p\xa0<\xa00.01) in the groups receiving vitamin D 300\xa0IU and 600\xa0IU/day, respectively.")
+    rows = doses_of(nlp, s)
+    assert [(r["amount"], r["unit"], r["frequency"]) for r in rows] == [(300, "IU", "daily"), (600, "IU", "daily")]
+
+
+def test_micrograms_to_iu_and_bracketed_equivalents(nlp, shared):
+    s = real(shared, "vitd_other.jsonl", "randomized to 20\u00a0µg/d vitamin D3 or placebo")
+    [d] = doses_of(nlp, s)
+    assert (d["unit"], d["iu_per_day"]) == ("ug", 800)
+    s = real(shared, "vitd_pain.jsonl", "randomised to receive daily either 10 μg (400 IU) or 30 μg (1 200 IU) of vitamin D3 supplementation")
+    rows = doses_of(nlp, s)
+    assert [(r["amount"], r["unit"], r["iu_per_day"]) for r in rows] == [(10, "ug", 400), (30, "ug", 1200)]
+
+
+def test_active_analogues_are_not_converted_to_iu(nlp, shared):
+    s = real(shared, "evidence_inference_vitd_ico.jsonl", "paricalcitol (1 or 2 μg/day)")
+    rows = doses_of(nlp, s)
+    assert [(r["amount"], r["frequency"], r["compound"], r["iu_per_day"]) for r in rows] == [
+        (1, "daily", "paricalcitol", None), (2, "daily", "paricalcitol", None)]
+
+
+@pytest.mark.parametrize("num,unit,k,value", [
+    ("50,000", "IU", False, 50000), ("50 000", "IU", False, 50000), ("50.000", "IU", False, 50000),
+    ("50", "IU", True, 50000), ("1.25", "mg", False, 1.25), ("0,25", "ug", False, 0.25)])
+def test_parse_amount(num, unit, k, value):
+    from vdmine.nlp.doses import parse_amount
+
+    assert parse_amount(num, unit, k) == value
+
+
+def test_gold_sets_meet_target(nlp):
+    from vdmine.eval.doses import GOLD, HELDOUT, eval_gold
+
+    assert eval_gold(nlp, GOLD)["amount_unit_frequency_accuracy"] >= 0.90
+    assert eval_gold(nlp, HELDOUT)["amount_unit_frequency_accuracy"] >= 0.85
