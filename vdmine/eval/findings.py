@@ -140,16 +140,22 @@ def _arm_words(intervention: str, comparator: str) -> tuple[list[str], list[str]
 
 
 def outcome_anchor(text: str, outcome: str) -> tuple[int, int] | None:
-    """Where the prompt's outcome is named in the sentence: the clause with most outcome words."""
-    words = content_words(outcome)
+    """Where the prompt's outcome is named: the first run of outcome words in the clause naming most of them."""
+    words = content_words(outcome, numbers=False) or content_words(outcome)
     hits = find_words(text, words)
     if not hits:
         return None
     best, best_n = None, 0
     for lo, hi in clauses(text):
         inside = [h for h in hits if lo <= h[0] < hi]
-        if len(inside) > best_n:
-            best, best_n = (inside[0][0], inside[-1][1]), len(inside)
+        n = len({text[s:e].lower() for s, e in inside})
+        if n > best_n:
+            run = [inside[0]]
+            for h in inside[1:]:
+                if h[0] - run[-1][1] > 12:
+                    break
+                run.append(h)
+            best, best_n = (run[0][0], run[-1][1]), n
     return best
 
 

@@ -28,14 +28,6 @@ RESULT_CLASSES = DIRECTION_CLASSES + ("nodiff", "assoc", "nonsig", "sig", "assoc
 _WORD = r"[\w\u0370-\u03ff]"  # word characters incl. Greek (TNF-α, β-CTX)
 
 
-def _phrase_regex(phrases: list[str], flags: int) -> re.Pattern | None:
-    if not phrases:
-        return None
-    alts = sorted(set(phrases), key=len, reverse=True)
-    body = "|".join(re.escape(p).replace(r"\ ", r"\s+") for p in alts)
-    return re.compile(rf"(?<!{_WORD})(?:{body})(?!{_WORD})", flags)
-
-
 def _case_sensitive(term: str) -> bool:
     """Abbreviations written without lowercase (OR, HR, VAS, BMD) are matched as written."""
     return not any(ch.islower() for ch in term) and any(ch.isalpha() for ch in term)
@@ -57,47 +49,69 @@ class OutcomeTerm:
     polarity: str  # higher_better | higher_worse | neutral
 
 
+_TOKEN_RE = re.compile(r"[\w\u0370-\u03ff]+(?:[-'’][\w\u0370-\u03ff]+)*|[^\w\s]")
+
+
+def tokenize(text: str) -> list[tuple[int, int, str]]:
+    """(start, end, text) word and punctuation tokens: the unit every lexicon phrase is matched on."""
+    return [(m.start(), m.end(), m.group(0)) for m in _TOKEN_RE.finditer(text)]
+
+
 class _PhraseSet:
-    """Phrases -> (class, value); one compiled alternation per case mode plus a few regex cues."""
+    """Phrases -> (class, value), matched token by token (a dict lookup per token, like spaCy's
+    PhraseMatcher with attr LOWER), longest match first; plus a few ``re:`` regex cues."""
 
     def __init__(self, entries: list[tuple[str, str, str]]):
-        self.by_text: dict[str, list[tuple[str, str]]] = {}
-        ci, cs, rx = [], [], []
+        self.ci: dict[tuple[str, ...], list[tuple[str, str]]] = {}
+        self.cs: dict[tuple[str, ...], list[tuple[str, str]]] = {}
+        self.lengths: dict[str, set[int]] = {}  # first token (lowercased) -> phrase lengths
+        self.rx = []
         for cue, cls, value in entries:
             if cue.startswith("re:"):
-                rx.append((re.compile(cue[3:], re.I), cls, value))
+                self.rx.append((re.compile(cue[3:], re.I), cls, value))
                 continue
-            key = cue if _case_sensitive(cue) else cue.lower()
-            self.by_text.setdefault(re.sub(r"\s+", " ", key), []).append((cls, value))
-            (cs if _case_sensitive(cue) else ci).append(cue)
-        self.ci = _phrase_regex(ci, re.I)
-        self.cs = _phrase_regex(cs, 0)
-        self.rx = rx
+            toks = tuple(t for _, _, t in tokenize(cue))
+            if not toks:
+                continue
+            if _case_sensitive(cue):
+                self.cs.setdefault(toks, []).append((cls, value))
+            else:
+                toks = tuple(t.lower() for t in toks)
+                self.ci.setdefault(toks, []).append((cls, value))
+            self.lengths.setdefault(toks[0].lower(), set()).add(len(toks))
+        self.lengths = {k: sorted(v, reverse=True) for k, v in self.lengths.items()}
 
-    def find(self, text: str) -> list[Cue]:
+    def find(self, text: str, tokens: list[tuple[int, int, str]] | None = None) -> list[Cue]:
+        toks = tokens if tokens is not None else tokenize(text)
+        lowers = [t.lower() for _, _, t in toks]
         raw: list[Cue] = []
-        for pattern, cs in ((self.ci, False), (self.cs, True)):
-            if pattern is None:
-                continue
-            for m in pattern.finditer(text):
-                t = re.sub(r"\s+", " ", m.group(0))
-                hits = self.by_text.get(t if cs else t.lower()) or self.by_text.get(t.lower()) or []
-                if hits:
-                    raw.append(Cue(m.start(), m.end(), m.group(0), frozenset(c for c, _ in hits), hits[0][1]))
+        for i, low in enumerate(lowers):
+            for n in self.lengths.get(low, ()):
+                if i + n > len(toks):
+                    continue
+                hits = self.ci.get(tuple(lowers[i : i + n]))
+                cs = self.cs.get(tuple(t for _, _, t in toks[i : i + n]))
+                if hits or cs:
+                    entries = (hits or []) + (cs or [])
+                    st, en = toks[i][0], toks[i + n - 1][1]
+                    raw.append(Cue(st, en, text[st:en], frozenset(c for c, _ in entries), entries[0][1]))
         for pattern, cls, value in self.rx:
             for m in pattern.finditer(text):
                 raw.append(Cue(m.start(), m.end(), m.group(0), frozenset([cls]), value))
-        # leftmost-longest, no overlaps: "no significant difference" hides "significant"
-        raw.sort(key=lambda c: (c.start, -(c.end - c.start)))
-        out: list[Cue] = []
-        last_end = -1
+        # longest first, no overlaps: "no significant difference" hides "significant",
+        # "not statistically significant" beats "were not"
+        raw.sort(key=lambda c: (-(c.end - c.start), c.start))
+        kept: dict[tuple[int, int], Cue] = {}
+        taken: list[tuple[int, int]] = []
         for c in raw:
-            if c.start >= last_end:
-                out.append(c)
-                last_end = c.end
-            elif out and c.start == out[-1].start and c.end == out[-1].end:
-                out[-1] = Cue(c.start, c.end, c.text, out[-1].classes | c.classes, out[-1].value or c.value)
-        return out
+            key = (c.start, c.end)
+            if key in kept:  # the same words in two lexicon entries: merge their classes
+                k = kept[key]
+                kept[key] = Cue(k.start, k.end, k.text, k.classes | c.classes, k.value or c.value)
+            elif not any(c.start < e and s < c.end for s, e in taken):
+                kept[key] = c
+                taken.append(key)
+        return sorted(kept.values(), key=lambda c: c.start)
 
 
 def _read_tsv(name: str) -> list[tuple[str, str, str]]:
@@ -120,27 +134,45 @@ class Lexicons:
         self.section_labels = {c.lower(): v for c, cls, v in triggers if cls == "section_label"}
         terms: list[tuple[str, str, str]] = []
         self.outcomes: dict[str, OutcomeTerm] = {}
+        self.polarity_hints: list[tuple[re.Pattern, str]] = []
+        self.level_terms: dict[str, list[str]] = {}
         for line in (LEXICON_DIR / "outcomes.jsonl").read_text(encoding="utf-8").splitlines():
             if not line.strip():
                 continue
             entry = json.loads(line)
+            if "polarity_hints" in entry:  # regexes that guess the polarity of unlisted outcomes
+                for pol, pats in entry["polarity_hints"].items():
+                    self.polarity_hints += [(re.compile(pat, re.I), pol) for pat in pats]
+                continue
             self.outcomes[entry["canonical"]] = OutcomeTerm(entry["canonical"], entry.get("mesh_id"), entry["polarity"])
+            if entry.get("level_of"):  # measured levels of an exposure ("25(OH)D" for vitamin D)
+                self.level_terms.setdefault(entry["level_of"].lower(), []).extend(entry["terms"])
             for t in entry["terms"] + [entry["canonical"]]:
                 terms.append((t, "outcome", entry["canonical"]))
         self.outcome_terms = _PhraseSet(terms)
-        stems = {c.lower()[:5] for c, cls, _ in triggers if cls in RESULT_CLASSES and not c.startswith("re:")}
-        stems = {s for s in stems if len(s) >= 3}
-        self.prefilter = re.compile(
-            r"(?:" + "|".join(sorted(map(re.escape, stems), key=len, reverse=True)) + r")|[<=>≤≥]\s*0?\.\d|\bCI\b",
-            re.I,
-        )
+        # cheap prefilter: does any token start a statement cue (or is there a p-value / CI)?
+        self.statement_first_tokens = {
+            tokenize(c)[0][2].lower()
+            for c, cls, _ in triggers
+            if cls in RESULT_CLASSES and not c.startswith("re:") and tokenize(c)
+        }
 
-    def find_outcomes(self, text: str) -> list[Cue]:
-        return self.outcome_terms.find(text)
+    def may_state_result(self, tokens: list[tuple[int, int, str]]) -> bool:
+        first = self.statement_first_tokens
+        return any(t.lower() in first for _, _, t in tokens)
 
-    def polarity(self, canonical: str | None) -> str:
+    def find_outcomes(self, text: str, tokens=None) -> list[Cue]:
+        return self.outcome_terms.find(text, tokens)
+
+    def polarity(self, canonical: str | None, text: str | None = None) -> str:
+        """higher_better / higher_worse / neutral from the vocabulary, else guessed from ``text``."""
         term = self.outcomes.get(canonical or "")
-        return term.polarity if term else "unknown"
+        if term:
+            return term.polarity
+        for pattern, pol in self.polarity_hints if text else ():
+            if pattern.search(text):
+                return pol
+        return "unknown"
 
 
 @lru_cache(maxsize=1)
@@ -157,7 +189,7 @@ _P_RE = re.compile(
 )
 _CI_RE = re.compile(
     r"(?:\d{2}\s*%\s*)?(?:CI|confidence interval)s?\s*[:=,]?\s*[\(\[]?\s*"
-    r"(-?\s?\d+(?:\.\d+)?)\s*(?:%\s*)?(?:to|–|—|,|;|-|‐)\s*(-?\s?\d+(?:\.\d+)?)",
+    r"([-−]?\s?\d+(?:\.\d+)?)\s*(?:%\s*)?(?:to|–|—|,|;|-|‐)\s*\(?([-−]?\s?\d+(?:\.\d+)?)",
     re.I,
 )
 _RATIO_RE = re.compile(
@@ -191,7 +223,7 @@ def p_values(text: str) -> list[Stat]:
 
 
 def _num(s: str) -> float:
-    return float(s.replace(" ", ""))
+    return float(re.sub(r"\s", "", s).replace("−", "-"))
 
 
 def confidence_intervals(text: str) -> list[Stat]:
@@ -216,14 +248,30 @@ def ratios(text: str) -> list[tuple[int, float]]:
 # clauses and mentions
 
 _CLAUSE_SPLIT = re.compile(
-    r";|:\s|,?\s+(?:but|whereas|while|although|though|however|yet)\s+|,\s*(?:and\s+)?(?:in contrast|by contrast|conversely)\b",
+    r";|:\s|,?\s+(?:but(?!\s+not\b)|whereas|while|although|though|however|yet)\s+"
+    r"|,\s*(?:and\s+)?(?:in contrast|by contrast|conversely)\b|,\s+and\s+(?=(?:a\s+|an\s+)?(?:significant(?:ly)?\s+)?(?:increase|decrease|reduc|improv|lower|higher|elevat|rais|diminish|worse))",
     re.I,
 )
 
 
+def _depth(text: str) -> list[int]:
+    out, d = [], 0
+    for ch in text:
+        if ch in "([":
+            d += 1
+        elif ch in ")]" and d:
+            d -= 1
+        out.append(d)
+    return out
+
+
 def clauses(text: str) -> list[tuple[int, int]]:
+    """Clause windows: split at ';', ': ', 'but', 'whereas', ... outside brackets."""
     spans, start = [], 0
+    depth = _depth(text)
     for m in _CLAUSE_SPLIT.finditer(text):
+        if depth[m.start()]:
+            continue
         if m.start() > start:
             spans.append((start, m.start()))
         start = m.end()
@@ -243,9 +291,26 @@ _STOP = set(
 )
 
 
-def content_words(text: str) -> list[str]:
-    words = re.findall(r"[\w\u0370-\u03ff][\w\u0370-\u03ff\-]*", text.lower())
-    return [w for w in words if w not in _STOP and (len(w) >= 3 or any(ch.isdigit() for ch in w) or w.isupper())]
+def content_words(text: str, numbers: bool = True) -> list[str]:
+    """Lowercased content words; parts of hyphenated abbreviations too (TC-RF -> tc-rf, rf)."""
+    out = []
+    for m in re.finditer(r"[\w\u0370-\u03ff][\w\u0370-\u03ff\-]*", text):
+        raw = m.group(0)
+        w = raw.lower()
+        if w in _STOP:
+            continue
+        digits = w.replace(",", "").replace(".", "")
+        if digits.isdigit() and (not numbers or len(w) < 3 or w.startswith("0")):
+            continue
+        if w.endswith("-"):
+            w = w.rstrip("-")
+        if len(w) >= 3 or any(ch.isdigit() for ch in w) or (raw.isupper() and len(raw) >= 2):
+            out.append(w)
+        if "-" in raw:
+            for part in raw.split("-"):
+                if len(part) >= 2 and part.isupper() and part.lower() not in _STOP:
+                    out.append(part.lower())
+    return out
 
 
 def _word_spans(text: str) -> list[tuple[int, int, str]]:
@@ -253,10 +318,11 @@ def _word_spans(text: str) -> list[tuple[int, int, str]]:
 
 
 def _match_word(w: str, target: str) -> bool:
+    """Equal, or one is the other plus a short inflection (pressure/pressures, reduce/reduced)."""
     if w == target:
         return True
-    n = min(len(w), len(target))
-    return n >= 5 and w[:5] == target[:5] and abs(len(w) - len(target)) <= 4
+    short, long_ = (w, target) if len(w) <= len(target) else (target, w)
+    return len(short) >= 4 and long_.startswith(short) and len(long_) - len(short) <= 3
 
 
 def find_words(text: str, words: list[str]) -> list[tuple[int, int]]:
@@ -298,6 +364,23 @@ def _in_clause(c: Cue, clause: tuple[int, int]) -> bool:
 
 def _nearest(items, pos: int, key=lambda x: x.start):
     return min(items, key=lambda x: abs(key(x) - pos)) if items else None
+
+
+def _closest(cues: list[Cue], span: tuple[int, int], text: str) -> Cue | None:
+    """The cue nearest the outcome mention; 'reduction in X' / 'X was reduced' bind tightest."""
+
+    def dist(c: Cue) -> float:
+        if c.end <= span[0]:
+            gap = text[c.end : span[0]]
+            if re.fullmatch(r"\s+(?:in|of)\s+(?:the\s+)?(?:\w+\s+)?", gap):
+                return 0
+            return len(gap) + 0.5
+        gap = text[span[1] : c.start]
+        if re.fullmatch(r"\s+(?:\([^()]*\)\s+)?(?:was|were|is|are|has been|have been)\s+(?:\w+ly\s+)?", gap):
+            return 0
+        return len(gap)
+
+    return min(cues, key=dist) if cues else None
 
 
 def _negated(cue: Cue, cues: list[Cue], text: str, clause: tuple[int, int]) -> bool:
@@ -349,6 +432,57 @@ def _orientation(text, cues, clause, anchor, i_pos, c_pos) -> tuple[bool, str]:
     return False, ""
 
 
+def _sign(cue: Cue, pol: str) -> int:
+    cls = cue.classes
+    if "up" in cls:
+        return 1
+    if "down" in cls:
+        return -1
+    if "better" in cls:
+        return -1 if pol == "higher_worse" else 1
+    if "worse" in cls:
+        return 1 if pol == "higher_worse" else -1
+    return 0
+
+
+_THRESHOLD = re.compile(r"\s+than\s*(?:[<>≤≥]\s*)?\d")
+_MAGNITUDE = {"greater", "more", "larger", "higher", "less", "smaller", "lower", "bigger", "fewer"}
+
+
+def _compound(cue: Cue, dir_cues: list[Cue], text: str, pol: str) -> tuple[int, str]:
+    """'greater reduction', 'less improvement': a magnitude word scales the change it modifies."""
+    sign = _sign(cue, pol)
+    for other in dir_cues:
+        if other is cue:
+            continue
+        first, second = (other, cue) if other.start < cue.start else (cue, other)
+        gap = text[first.end : second.start]
+        if len(gap) <= 25 and len(gap.split()) <= 2 and not re.search(r"[,;()]", gap):
+            if first.text.lower() in _MAGNITUDE and second.text.lower() not in _MAGNITUDE:
+                s1 = 1 if "up" in first.classes else -1
+                return s1 * _sign(second, pol), f"{first.text} {second.text}"
+    return sign, cue.text
+
+
+def _numeric_pair(text: str, clause, i_pos, c_pos) -> tuple[int, str] | None:
+    """'3.6 cm in A versus 2.1 cm in B': which arm had the larger value (arm order from mentions)."""
+    lo, hi = clause
+    i_in = [p for p in i_pos if lo <= p < hi]
+    c_in = [p for p in c_pos if lo <= p < hi]
+    if not i_in or not c_in:
+        return None
+    for m in _NUM_PAIR_RE.finditer(text, lo, hi):
+        if m.group(0).rstrip().endswith("and") or re.search(r"\band\b", m.group(0)):
+            continue
+        a, b = float(m.group(1)), float(m.group(3))
+        if a == b:
+            return None
+        first_is_i = min(i_in) < min(c_in)
+        diff = (a - b) if first_is_i else (b - a)
+        return (1 if diff > 0 else -1), f"{m.group(1)} vs {m.group(3)}"
+    return None
+
+
 def judge(
     text: str,
     *,
@@ -367,30 +501,36 @@ def judge(
 
     ``intervention_words``/``comparator_words``: content words naming each arm (from an EI prompt);
     ``intervention_spans``: arm mentions found otherwise (exposure spans in the pipeline).
+    ``effect_direction`` is the change of the outcome for the intervention relative to the
+    comparator (or, for associations, as written: "associated with more pain" = increase).
     """
     lex = lex or lexicons()
+    text = text.replace("·", ".")  # "0·76" (Lancet style); same length, offsets unchanged
     cues = cues if cues is not None else lex.cues.find(text)
     j = Judgement(outcome=outcome, outcome_span=outcome_span)
-    pol = polarity or lex.polarity(outcome)
+    pol = polarity or lex.polarity(outcome, text[outcome_span[0] : outcome_span[1]] if outcome_span else None)
 
     spans = clauses(text)
     anchor = (outcome_span[0] + outcome_span[1]) // 2 if outcome_span else None
-    if anchor is not None:
-        clause = next((c for c in spans if c[0] <= anchor < c[1]), spans[0])
-    else:
-        clause = (0, len(text))
-    in_clause = [c for c in cues if _in_clause(c, clause)]
-    if outcome_span:  # cue words inside the outcome mention are part of its name
-        in_clause = [c for c in in_clause if c.end <= outcome_span[0] or c.start >= outcome_span[1]]
+    clause = next((c for c in spans if c[0] <= anchor < c[1]), spans[0]) if anchor is not None else (0, len(text))
 
-    j.hedged = bool(lex.hedges.find(text))
+    def outside_outcome(c: Cue) -> bool:  # cue words inside the outcome mention are part of its name
+        return not outcome_span or c.end <= outcome_span[0] or c.start >= outcome_span[1]
+
+    usable = [c for c in cues if outside_outcome(c)]
+    in_clause = [c for c in usable if _in_clause(c, clause)]
+
+    toks = tokenize(text)
+    j.hedged = bool(lex.hedges.find(text, toks))
     comps = [c for c in cues if "comparator" in c.classes and c.value != "baseline"]
     j.comparator = comps[0].value if comps else None
 
     # --- significance: wording first, then p-values, then confidence intervals
     nodiff = [c for c in in_clause if "nodiff" in c.classes]
     nonsig = [c for c in in_clause if "nonsig" in c.classes]
-    sig_words = [c for c in in_clause if "sig" in c.classes and not _negated(c, cues, text, clause)]
+    diff_neg = [c for c in in_clause if c.classes & {"diff", "assoc"} and _negated(c, cues, text, clause)]
+    nodiff += diff_neg
+    sig_words = [c for c in in_clause if c.classes & {"sig", "diff"} and not _negated(c, cues, text, clause)]
     stats = [s for s in p_values(text) if clause[0] <= s.start < clause[1] and s.significant is not None]
     cis = [s for s in confidence_intervals(text) if clause[0] <= s.start < clause[1]]
     ref_pos = anchor if anchor is not None else 0
@@ -400,7 +540,7 @@ def judge(
         j.significant = _nearest(stats, ref_pos if anchor is not None else stats[0].start).significant
     elif cis:
         j.significant = _nearest(cis, ref_pos).significant
-    elif sig_words:
+    elif any("sig" in c.classes for c in sig_words):
         j.significant = True
     if not stats and not cis and j.significant is None:
         # statistics for the whole sentence ("... (P < 0.001 for both)") when the clause has none
@@ -412,26 +552,36 @@ def judge(
     assoc = [c for c in cues if c.classes & {"assoc", "assoc_pos", "assoc_neg"}]
     j.relation = relation_hint or ("association" if assoc else "effect")
 
-    # --- the direction cue nearest the outcome
-    dir_cues = [c for c in in_clause if c.classes & set(DIRECTION_CLASSES)]
-    if exposure_spans and j.relation == "association":
-        # level words attached to the exposure ("low vitamin D") are not about the outcome
-        dir_cues = [c for c in dir_cues if not any(0 <= s - c.end <= 12 for s, _ in exposure_spans)]
-    cue = _nearest(dir_cues, anchor) if anchor is not None else (dir_cues[0] if dir_cues else None)
-    trigger = []
-    raw = None  # +1 outcome up, -1 outcome down
+    # --- the direction cue nearest the outcome (its clause first, then the sentence)
+    i_pos, c_pos = [], []
+    arm_spans: list[tuple[int, int]] = []
+    if intervention_words or comparator_words or intervention_spans or comps:
+        i_pos, c_pos = _group_mentions(text, cues, intervention_words or [], comparator_words or [], intervention_spans)
+        arm_spans = find_words(text, (intervention_words or []) + (comparator_words or []))
+
+    def direction_cues(pool):
+        out = [
+            c for c in pool
+            if c.classes & set(DIRECTION_CLASSES)
+            and not _THRESHOLD.match(text, c.end)  # "lower than 20 ng/mL" is a cut-off
+            and not any(s <= c.start < e for s, e in arm_spans)  # "Pressure Relief Shoe" names an arm
+        ]
+        if exposure_spans and j.relation == "association":
+            # level words attached to the exposure ("low vitamin D") are not about the outcome
+            out = [c for c in out if not any(0 <= s - c.end <= 12 for s, _ in exposure_spans)]
+        return out
+
+    dir_cues = direction_cues(in_clause)
+    scope = clause
+    if not dir_cues and not nodiff and anchor is not None:
+        dir_cues, scope = direction_cues(usable), (0, len(text))
+    cue = _closest(dir_cues, outcome_span, text) if outcome_span else (dir_cues[0] if dir_cues else None)
+    trigger: list[str] = []
+    raw = None  # +1 outcome up, -1 outcome down, 0 no change
     if cue is not None:
-        cls = cue.classes
-        if "up" in cls:
-            raw = 1
-        elif "down" in cls:
-            raw = -1
-        elif "better" in cls:
-            raw = -1 if pol == "higher_worse" else 1
-        elif "worse" in cls:
-            raw = 1 if pol == "higher_worse" else -1
-        trigger.append(cue.text)
-        if _negated(cue, cues, text, clause):
+        raw, cue_text = _compound(cue, dir_cues, text, pol)
+        trigger.append(cue_text)
+        if _negated(cue, cues, text, scope):
             j.negated = True
             raw = 0
             trigger.insert(0, "not")
@@ -442,21 +592,32 @@ def judge(
         raw = 0
     elif nonsig:
         trigger = [nonsig[0].text] + trigger
+    elif raw is None and outcome_span:
+        # "No side effect was observed": a negation right before the outcome
+        before = [c for c in cues if "neg" in c.classes and 0 <= outcome_span[0] - c.end <= 3]
+        if before:
+            j.negated = True
+            raw = 0
+            trigger.append(before[0].text)
 
     if raw is None:
         # ratio statistics (RR 0.76) or "a vs b" numbers carry the direction when no word does
         rs = [(p, v) for p, v in ratios(text) if clause[0] <= p < clause[1]]
-        if rs:
-            p, v = rs[0]
-            if v != 1.0:
-                raw = 1 if v > 1 else -1
-                trigger.append(f"ratio {v}")
+        if rs and rs[0][1] > 0 and rs[0][1] != 1.0:
+            raw = 1 if rs[0][1] > 1 else -1
+            trigger.append(f"ratio {rs[0][1]}")
+        else:
+            pair = _numeric_pair(text, clause, i_pos, c_pos)
+            if pair:
+                raw, t = pair
+                trigger.append(t)
+                j.notes.append("numbers")
 
     # --- whose change is it?
     flipped = False
-    if raw and (intervention_words or comparator_words or intervention_spans or comps) and j.relation == "effect":
-        i_pos, c_pos = _group_mentions(text, cues, intervention_words or [], comparator_words or [], intervention_spans)
-        flipped, why = _orientation(text, cues, clause, anchor if anchor is not None else cue.start if cue else 0, i_pos, c_pos)
+    if raw and (i_pos or c_pos) and j.relation == "effect" and "numbers" not in j.notes:
+        where = anchor if anchor is not None else (cue.start if cue else 0)
+        flipped, why = _orientation(text, cues, clause, where, i_pos, c_pos)
         if why:
             j.notes.append(why)
         if flipped:
@@ -469,10 +630,10 @@ def judge(
         trigger.append(both_arms[0].text)
         raw = 0
 
-    if raw is None:
-        j.effect_direction = "unclear"
-    elif raw == 0 or j.significant is False:
+    if raw == 0 or j.significant is False:
         j.effect_direction = "no_difference"
+    elif raw is None:
+        j.effect_direction = "unclear"
     else:
         j.effect_direction = "increase" if raw > 0 else "decrease"
 
@@ -486,7 +647,10 @@ def judge(
         j.direction = "benefit" if good else "harm"
     else:
         j.direction = "unclear"
-    j.trigger = " | ".join(t for t in trigger if t) or ""
+    if j.relation == "association" and assoc:
+        signed = [c for c in assoc if c.classes & {"assoc_pos", "assoc_neg"}]
+        trigger.insert(0, (signed or assoc)[0].text)
+    j.trigger = " | ".join(dict.fromkeys(t for t in trigger if t)) or ""
     return j
 
 
@@ -504,11 +668,17 @@ def _association_direction(text, cues, j: Judgement, raw, exposure_spans) -> str
             return "unclear"
     if any("assoc_neg" in c.classes for c in cues):
         sign = -sign
-    for s, e in exposure_spans or []:
-        mention = text[s:e].lower()
-        low_in_mention = re.search(r"deficien|insufficien|hypovitaminosis|inadequa", mention)
+    if exposure_spans:
+        s, e = exposure_spans[0]  # the first exposure mention names the exposure of the statement
+        low_in_mention = re.search(r"deficien|insufficien|hypovitaminosis|inadequa", text[s:e].lower())
         near = [c for c in cues if (c.classes & {"level_low", "level_high"}) and 0 <= s - c.end <= 25]
         if low_in_mention or any("level_low" in c.classes for c in near):
             sign = -sign
-        break  # the first exposure mention names the exposure of the statement
+    else:
+        # no exposure mention known: the exposure side is the text before the association cue
+        first_assoc = min((c.start for c in cues if "assoc" in c.classes), default=None)
+        if first_assoc is not None:
+            levels = [c for c in cues if c.start < first_assoc and c.classes & {"level_low", "level_high"}]
+            if levels and "level_low" in levels[0].classes:
+                sign = -sign
     return "association_positive" if sign > 0 else "association_negative"

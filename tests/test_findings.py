@@ -1,0 +1,205 @@
+"""Findings: direction, hedging, negation, association vs effect, p-value-only statements.
+
+Every sentence is a real one, read at run time from /work/shared/corpus (never copied into the
+repo); the pmid is quoted next to each case. The component runs in a minimal pipeline (blank
+English + sentencizer + vdmine_findings) so the tests stay fast and do not depend on the
+conditions/exposures components being finished.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+
+import pytest
+import spacy
+
+from vdmine.config import shared_dir
+from vdmine.nlp import findings  # noqa: F401  (registers the factory)
+from vdmine.nlp.findings import rows
+from vdmine.nlp.findings_rules import confidence_intervals, judge, lexicons, p_values
+from vdmine.records import Record
+from vdmine.store.schemas import FINDINGS
+
+warnings.filterwarnings("ignore", category=FutureWarning)
+
+
+@pytest.fixture(scope="module")
+def shared():
+    d = shared_dir()
+    if d is None or not (d / "corpus" / "vitd_pain.jsonl").is_file():
+        pytest.skip("needs ../shared/corpus (set VDMINE_SHARED)")
+    return d
+
+
+@pytest.fixture(scope="module")
+def corpus(shared):
+    recs = {}
+    for name in ("vitd_pain.jsonl", "vitd_other.jsonl"):
+        for line in (shared / "corpus" / name).read_text(encoding="utf-8").splitlines():
+            r = json.loads(line)
+            recs[r["pmid"]] = r
+    return recs
+
+
+@pytest.fixture(scope="module")
+def nlp():
+    n = spacy.blank("en")
+    n.add_pipe("sentencizer")
+    n.add_pipe("vdmine_findings", config={"exposure_name": "vitamin D"})
+    return n
+
+
+def _rows(nlp, corpus, pmid, fragment):
+    r = corpus[pmid]
+    rec = Record(pmid=pmid, title=r["title"] or "", abstract=r.get("abstract") or "")
+    out = [x for x in rows(nlp(rec.text), pmid, study_design="randomized controlled trial") if fragment in x["sentence"]]
+    assert out, f"no finding row for {pmid}: {fragment!r}"
+    return out
+
+
+def _one(nlp, corpus, pmid, fragment, outcome):
+    got = [x for x in _rows(nlp, corpus, pmid, fragment) if x["outcome"] == outcome]
+    assert got, f"no row with outcome {outcome!r}"
+    return got[0]
+
+
+def test_rows_match_schema(nlp, corpus):
+    # pmid 7843955: "Therapeutic replacement with vitamin D and calcium resulted in a dramatic reduction
+    # in the frequency and duration of their migraine headaches."
+    got = _rows(nlp, corpus, "7843955", "dramatic reduction")
+    assert set(got[0]) == set(FINDINGS.names)
+    assert got[0]["study_design"] == "randomized controlled trial"
+    assert got[0]["sent_idx"] == 2  # title is sentence 0
+
+
+def test_decrease_of_pain_is_benefit(nlp, corpus):
+    # pmid 7843955 (as above): reduction of migraine headaches
+    x = _one(nlp, corpus, "7843955", "dramatic reduction", "pain")
+    assert (x["relation"], x["effect_direction"], x["direction"]) == ("effect", "decrease", "benefit")
+    assert x["exposure"] == "vitamin D" and x["trigger"] == "reduction"
+    assert x["hedged"] is False and x["negated"] is False
+
+
+def test_increase_of_bmd_with_only_a_p_value(nlp, corpus):
+    # pmid 12665701: "In those patients with baseline and follow-up BMD results (n = 36), BMD increased
+    # 1.9% (p = 0.02) at the trochanter and 2.1% (p = 0.001) at the total hip."
+    x = _one(nlp, corpus, "12665701", "BMD increased 1.9%", "bone mineral density")
+    assert (x["effect_direction"], x["direction"], x["significant"]) == ("increase", "benefit", True)
+
+
+def test_non_significant_p_value_only_means_no_difference():
+    # pmid 29340322 (vitd_other): "In protocol biopsies, interstitial fibrosis and tubular atrophy tended to
+    # be higher in the PAR group than in the CAL group (48% vs. 23.8%; P = 0.09)." -- and the p-value alone:
+    s = "interstitial fibrosis and tubular atrophy were higher in the PAR group than in the CAL group (48% vs. 23.8%; P = 0.09)."
+    j = judge(s, outcome_span=(0, 20))
+    assert j.significant is False and j.effect_direction == "no_difference"
+    assert [p.significant for p in p_values("(P<0.01)")] == [True]
+
+
+def test_lower_fracture_incidence_vs_placebo(nlp, corpus):
+    # pmid 10979796: "The incidence of vertebral fractures was lower in the alendronate group than in the
+    # placebo group (0.8 percent vs. 7.1 percent, P=0.02)."
+    x = _one(nlp, corpus, "10979796", "incidence of vertebral fractures was lower", "fracture")
+    assert (x["effect_direction"], x["direction"], x["significant"], x["comparator"]) == ("decrease", "benefit", True, "placebo")
+
+
+def test_increase_of_harm_outcome_is_harm(nlp, corpus):
+    # pmid 23787544: "Dose-dependent increases in serum and urinary calcium were observed; however, there were
+    # few cases of hypercalcemia: ..."
+    x = _one(nlp, corpus, "23787544", "Dose-dependent increases", "hypercalcaemia")
+    assert (x["effect_direction"], x["direction"]) == ("increase", "harm")
+
+
+def test_no_significant_difference(nlp, corpus):
+    # pmid 23437144 (PLOS 'Methodology/Principal Findings' section): "At 1 year follow-up, no significant
+    # differences were observed between calcitriol and placebo groups for osteocalcin and β-CrossLaps."
+    got = _rows(nlp, corpus, "23437144", "no significant differences were observed")
+    assert {x["outcome"] for x in got} == {"bone turnover markers", "bone resorption markers"}
+    for x in got:
+        assert (x["section"], x["effect_direction"], x["direction"]) == ("results", "no_difference", "no_effect")
+        assert x["significant"] is False and x["negated"] is True and x["comparator"] == "placebo"
+
+
+def test_negation_of_the_direction_verb(nlp, corpus):
+    # pmid 11908491: "In neither group CaD nor E CaD did lumbar spinal density increase."
+    x = _one(nlp, corpus, "11908491", "In neither group", "bone mineral density")
+    assert x["negated"] is True and x["effect_direction"] == "no_difference" and x["direction"] == "no_effect"
+
+
+def test_hedged_conclusion(nlp, corpus):
+    # pmid 37269909: "CONCLUSIONS: Moderate consumption (<1 cup/d) of blueberries may be an effective
+    # strategy to attenuate bone loss in healthy postmenopausal women."
+    x = _one(nlp, corpus, "37269909", "may be an effective strategy", "bone loss")
+    assert x["section"] == "conclusions" and x["hedged"] is True
+    assert (x["effect_direction"], x["direction"]) == ("decrease", "benefit")
+
+
+def test_trend_is_not_significant_and_hedged(nlp, corpus):
+    # pmid 9552083: "In comparison with patients in the control group, there was a trend toward a lower rate
+    # of new vertebral fractures in the treatment groups."
+    x = _one(nlp, corpus, "9552083", "trend toward", "fracture")
+    assert x["significant"] is False and x["hedged"] is True and x["effect_direction"] == "no_difference"
+
+
+def test_association_negative_with_deficiency(nlp, corpus):
+    # pmid 40046048: "Mechanistically, hypovitaminosis D was associated with higher levels of cytokines ..."
+    # low vitamin D <-> more of the outcome: a negative association with the vitamin D LEVEL
+    got = _rows(nlp, corpus, "40046048", "hypovitaminosis D was associated with higher")
+    assert all(x["relation"] == "association" and x["direction"] == "association_negative" for x in got)
+    # pmid 40046048: "Moreover, vitamin D level was negatively associated with peak serum cardiac troponin T level ..."
+    (x,) = _rows(nlp, corpus, "40046048", "negatively associated")
+    assert (x["relation"], x["direction"], x["trigger"]) == ("association", "association_negative", "negatively")
+
+
+def test_association_positive(nlp, corpus):
+    # pmid 40111479: "Higher 25OHD concentrations were associated with higher SPPB scores in both sexes."
+    x = _one(nlp, corpus, "40111479", "Higher 25OHD concentrations were associated", "physical function")
+    assert (x["relation"], x["effect_direction"], x["direction"]) == ("association", "increase", "association_positive")
+
+
+def test_no_association_is_no_effect(nlp, corpus):
+    # pmid 12846271: "In the HRT or non-HRT groups, the 5-year serum E2 change was not associated with CYP19
+    # polymorphism (P = 0.87 and 0.74, respectively)."
+    (x,) = _rows(nlp, corpus, "12846271", "not associated with CYP19")
+    assert (x["relation"], x["direction"], x["negated"], x["significant"]) == ("association", "no_effect", True, False)
+
+
+def test_background_and_methods_sentences_yield_nothing(nlp, corpus):
+    # pmid 23437144: "Background: Vitamin D supplementation in childhood improves the achievement of peak bone mass."
+    r = corpus["23437144"]
+    doc = nlp(Record(pmid="23437144", title=r["title"], abstract=r["abstract"]).text)
+    got = rows(doc, "23437144")
+    assert got and not any("improves the achievement of peak bone mass" in x["sentence"] for x in got)
+    assert {x["section"] for x in got} <= {"results", "conclusions"}
+
+
+def test_comparator_arm_named_as_reference_flips_direction():
+    # Evidence Inference, PMC article in ev2_train (prompt: intervention PRVC, comparator VC):
+    # "In the crossover trial, peak inspiratory pressure was significantly lower using PRVC than with VC
+    # (20 cmH2O vs 24 cmH2O, P < 0.0001)."
+    s = ("In the crossover trial, peak inspiratory pressure was significantly lower using PRVC than with VC "
+         "(20 cmH2O vs 24 cmH2O, P < 0.0001).")
+    span = (s.index("peak"), s.index("pressure") + len("pressure"))
+    assert judge(s, outcome_span=span, intervention_words=["prvc"], comparator_words=["vc"]).effect_direction == "decrease"
+    # the same sentence asked the other way round (intervention VC vs comparator PRVC) is an increase
+    assert judge(s, outcome_span=span, intervention_words=["vc"], comparator_words=["prvc"]).effect_direction == "increase"
+
+
+def test_confidence_interval_rules():
+    # Evidence Inference (ev2_validation) axitinib vs sorafenib: "(hazard ratio 0.390; 95% confidence interval 0.130–1.173; ...)"
+    assert [c.significant for c in confidence_intervals("hazard ratio 0.390; 95% confidence interval 0.130–1.173")] == [False]
+    # Evidence Inference (ev2_train) erlotinib: "better overall survival (HR 0·76, 95% CI 0·63–0·92, p=0·0058)"
+    assert [c.significant for c in confidence_intervals("(HR 0.76, 95% CI 0.63–0.92, p=0.0058)")] == [True]
+    # pmid 28859173: "The ESAS QoL-score improved in the Vitamin D group the first month; -1.4; 95% CI -2.6 - (-0.21)."
+    assert [c.significant for c in confidence_intervals("-1.4; 95% CI -2.6 - (-0.21).")] == [True]  # pmid 28859173
+    # Evidence Inference (ev2_train): "(mean difference [MD] = −0.55, 95% CI −2.00–0.90; p = 0.45)"
+    assert [c.significant for c in confidence_intervals("(mean difference [MD] = −0.55, 95% CI −2.00–0.90; p = 0.45)")] == [False]
+
+
+def test_lexicons_are_data():
+    lex = lexicons()
+    assert lex.polarity("pain") == "higher_worse" and lex.polarity("bone mineral density") == "higher_better"
+    assert {"VAS", "WOMAC", "KOOS", "FIQ", "DAS28", "SF-36"} <= {
+        c.text for c in lex.find_outcomes("VAS, WOMAC, KOOS, FIQ, DAS28 and SF-36")
+    }
