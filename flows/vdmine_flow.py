@@ -63,9 +63,10 @@ def commit(store: Store, collected, docs, failed, kept, summary, fingerprint) ->
 
 @task(name="report", cache_policy=NO_CACHE)
 def report(cfg: Config, out: Path, summary: steps.RunSummary) -> None:
-    from vdmine.evidence.report import write_outputs
+    """report.md / report.html from the snapshot just committed (the evidence map is in it)."""
+    from vdmine.evidence.report import counts_from_summary, write_report
 
-    write_outputs(out, cfg, summary)
+    write_report(out, cfg, counts_from_summary(summary))
 
 
 def _finish(cfg: Config, store: Store, collected: steps.Collected, summary: steps.RunSummary, progress: bool) -> dict:

@@ -189,9 +189,21 @@ def new_summary(flow: str, query: str) -> RunSummary:
     return RunSummary(run_id=f"{stamp}-{uuid.uuid4().hex[:6]}", flow=flow, query=query)
 
 
+def derived_tables(tables: dict) -> dict:
+    """evidence_map, mechanisms and delivery, computed from this run's merged tables."""
+    from vdmine.evidence.map import build_evidence_map
+    from vdmine.evidence.mechanisms import mechanism_and_delivery_rows
+
+    mech, deliv = mechanism_and_delivery_rows(tables["papers"], tables["findings"], tables["conditions"])
+    emap = build_evidence_map(tables["papers"], tables["findings"], tables["doses"])
+    return {"evidence_map": emap, "mechanisms": mech, "delivery": deliv}
+
+
 def commit(store: Store, collected: Collected, docs: list[DocRows], failed: list[Quarantined],
-           kept_fields: dict[str, dict], summary: RunSummary, fingerprint: str) -> RunSummary:
-    """Merge this run into the tables and publish them atomically; record the run."""
+           kept_fields: dict[str, dict], summary: RunSummary, fingerprint: str,
+           with_evidence: bool = True) -> RunSummary:
+    """Merge this run into the tables and publish them, derived tables included, as one atomic
+    snapshot; record the run."""
     now = dt.datetime.now(dt.timezone.utc)
     fields = dict(kept_fields)
     fields.update({d.pmid: d.paper_fields for d in docs})
@@ -221,6 +233,9 @@ def commit(store: Store, collected: Collected, docs: list[DocRows], failed: list
     summary.with_findings = len(set(tables["findings"].column("pmid").to_pylist())) if tables["findings"].num_rows else 0
     summary.extractor_version = fingerprint
     summary.finished_at = dt.datetime.now(dt.timezone.utc)
+    changed = bool(stats["new"] or stats["updated"] or stats["deleted"] or extracted or not store.has("evidence_map"))
+    if with_evidence and changed:  # derived tables go into the same snapshot, so they always match the findings
+        tables.update(derived_tables(tables))
     runs = store.read("runs").to_pylist() + [summary.row()]
     tables["runs"] = to_table("runs", runs)
     store.commit(tables)

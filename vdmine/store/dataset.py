@@ -2,18 +2,20 @@
 
 Layout of an output folder::
 
-    OUT/papers -> .vdmine/tables/papers/<version>/     (a symlink: what readers open)
-    OUT/.vdmine/tables/papers/<version>/part-<bucket>.parquet
-    OUT/.vdmine/lock                                   (one writer at a time)
-    OUT/.vdmine/state.json                             (run state: windows, fingerprints)
+    OUT/papers -> .vdmine/current/papers          (fixed symlinks: what readers open)
+    OUT/.vdmine/current -> snapshots/<version>    (the one pointer a commit swaps)
+    OUT/.vdmine/snapshots/<version>/<table>/part-<bucket>.parquet
+    OUT/.vdmine/lock                              (one writer at a time)
+    OUT/.vdmine/state.json                        (run state: windows, fingerprints)
 
-A commit writes every table of the run into fresh version folders, fsyncs them, then swaps each
-``OUT/<table>`` symlink with one atomic ``rename``. A reader therefore always sees a complete
-table; a crash or ``kill -9`` before the swap leaves the previous tables untouched (the orphan
-version folders are removed at the next commit). Files inside a table are partitioned by pmid
-range (``part-<pmid // 5e6>.parquet``, ``part-x-<prefix>.parquet`` for non-numeric ids); a
-partition whose rows did not change is hard-linked from the previous version rather than
-rewritten, so an incremental night rewrites only the partitions it touched.
+A commit writes a complete new snapshot (every table: the ones it changes written anew, the
+others hard-linked from the current snapshot), fsyncs it, then swaps ``current`` with one atomic
+``rename``. All tables therefore change together: a reader sees either the previous snapshot or
+the new one, never a mix and never a half-written file, and a crash or ``kill -9`` at any moment
+leaves the previous snapshot in place (orphan snapshot folders are removed at the next commit).
+Files inside a table are partitioned by pmid range (``part-<pmid // 5e6>.parquet``,
+``part-x-<prefix>.parquet`` for non-numeric ids); a partition whose bytes did not change is a
+hard link to the previous file, so an incremental night rewrites only the partitions it touched.
 
 Writes are deterministic: rows are sorted, no wall-clock value is added, and the Parquet writer
 options are fixed, so the same rows give byte-identical files.
@@ -170,54 +172,67 @@ class Store:
         return pq.read_table(path, schema=schema)
 
     # -- writing -----------------------------------------------------------------------------
-    def _current_version(self, name: str) -> Path | None:
-        link = self.table_path(name)
+    @property
+    def current(self) -> Path | None:
+        """The snapshot folder readers see now, if any."""
+        link = self.internal / "current"
         if link.is_symlink():
             return (link.parent / os.readlink(link)).resolve()
         return None
 
-    def commit(self, tables: dict[str, pa.Table]) -> dict[str, str]:
-        """Write new versions of these tables and publish them atomically (per table).
+    def commit(self, tables: dict[str, pa.Table]) -> str:
+        """Publish these tables, with every other current table unchanged, as one new snapshot.
 
-        Returns the new version id per table. Untouched partitions are hard-linked from the
-        previous version; the symlink swap is the only moment a reader's view changes.
+        Returns the snapshot version. The swap of ``.vdmine/current`` is the only moment a
+        reader's view changes, and it changes for all tables at once.
         """
         self.ensure()
         version = time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + "-" + uuid.uuid4().hex[:8]
-        staged: dict[str, Path] = {}
+        snap = self.internal / "snapshots" / version
+        previous = self.current
         for name, table in tables.items():
             schema = TABLES[name]
             table = table.cast(schema) if table.schema != schema else table
-            vdir = self.internal / "tables" / name / version
-            vdir.mkdir(parents=True, exist_ok=False)
-            previous = self._current_version(name)
+            tdir = snap / name
+            tdir.mkdir(parents=True, exist_ok=False)
+            old_dir = previous / name if previous is not None else None
             for part, ptable in self._partitions(name, table):
-                target = vdir / f"part-{part}.parquet"
-                reused = False
-                if previous is not None:
-                    old = previous / target.name
-                    if old.exists():
-                        _write_file(ptable, target)
-                        if _file_digest(old) == _file_digest(target):
-                            target.unlink()
-                            os.link(old, target)
-                            reused = True
-                if not reused and not target.exists():
-                    _write_file(ptable, target)
+                target = tdir / f"part-{part}.parquet"
+                _write_file(ptable, target)
+                old = old_dir / target.name if old_dir is not None else None
+                if old is not None and old.exists() and _file_digest(old) == _file_digest(target):
+                    target.unlink()
+                    os.link(old, target)  # unchanged partition: keep the very same file
             if table.num_rows == 0:
-                _write_file(schema.empty_table(), vdir / "part-empty.parquet")
-            _fsync_dir(vdir)
-            staged[name] = vdir
-        for name, vdir in staged.items():
-            link = self.table_path(name)
-            if link.exists() and not link.is_symlink():
-                raise VdmineError("E030", path=link, detail="exists and is not a vdmine table link")
-            tmp_link = self.root / f".{name}.{uuid.uuid4().hex}.lnk"
-            os.symlink(os.path.relpath(vdir, self.root), tmp_link)
-            os.replace(tmp_link, link)
-        _fsync_dir(self.root)
+                _write_file(schema.empty_table(), tdir / "part-empty.parquet")
+            _fsync_dir(tdir)
+        if previous is not None:  # tables this commit does not touch are carried over as they are
+            for old_dir in previous.iterdir():
+                if old_dir.is_dir() and old_dir.name not in tables:
+                    (snap / old_dir.name).mkdir(parents=True)
+                    for f in old_dir.iterdir():
+                        os.link(f, snap / old_dir.name / f.name)
+        snap.mkdir(parents=True, exist_ok=True)
+        _fsync_dir(snap)
+        tmp_link = self.internal / f".current.{uuid.uuid4().hex}"
+        os.symlink(os.path.join("snapshots", version), tmp_link)
+        os.replace(tmp_link, self.internal / "current")  # the atomic switch
+        _fsync_dir(self.internal)
+        for tdir in snap.iterdir():
+            self._ensure_link(tdir.name)
         self.gc()
-        return {name: version for name in staged}
+        return version
+
+    def _ensure_link(self, name: str) -> None:
+        link = self.table_path(name)
+        target = os.path.join(INTERNAL, "current", name)
+        if link.is_symlink() and os.readlink(link) == target:
+            return
+        if link.exists() and not link.is_symlink():
+            raise VdmineError("E030", path=link, detail="exists and is not a vdmine table link")
+        tmp = self.root / f".{name}.{uuid.uuid4().hex}.lnk"
+        os.symlink(target, tmp)
+        os.replace(tmp, link)
 
     @staticmethod
     def _partitions(name: str, table: pa.Table) -> list[tuple[str, pa.Table]]:
@@ -230,17 +245,19 @@ class Store:
             groups[bucket_of(pmid)].append(i)
         return [(b, table.take(pa.array(idx, pa.int64()))) for b, idx in sorted(groups.items())]
 
-    def gc(self, keep: int = 1) -> None:
-        """Remove version folders that no table link points to (keeps the newest ``keep`` old ones)."""
-        base = self.internal / "tables"
+    def gc(self, keep: int = 2) -> None:
+        """Remove old snapshots, keeping the current one and the newest ``keep`` before it
+        (a reader that listed a folder just before a swap can still open its files)."""
+        base = self.internal / "snapshots"
         if not base.is_dir():
             return
-        for tdir in base.iterdir():
-            current = self._current_version(tdir.name)
-            versions = sorted((v for v in tdir.iterdir() if v.is_dir()), key=lambda p: p.name)
-            old = [v for v in versions if current is None or v.resolve() != current]
-            for v in old[: max(0, len(old) - keep)]:
-                shutil.rmtree(v, ignore_errors=True)
+        current = self.current
+        old = sorted((v for v in base.iterdir() if v.is_dir() and v.resolve() != current), key=lambda p: p.name)
+        for v in old[: max(0, len(old) - keep)]:
+            shutil.rmtree(v, ignore_errors=True)
+        legacy = self.internal / "tables"  # layout of vdmine before snapshots
+        if legacy.is_dir() and current is not None:
+            shutil.rmtree(legacy, ignore_errors=True)
 
     # -- run state ---------------------------------------------------------------------------
     def load_state(self) -> dict:
