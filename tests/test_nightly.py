@@ -76,3 +76,36 @@ def test_interrupted_fetch_resumes_without_refetching(tmp_path, replay, monkeypa
     assert not (refetched & done_ids)
     papers = pq.read_table(out / "papers")
     assert papers.num_rows == 242 and len(set(papers.column("pmid").to_pylist())) == 242
+
+
+def test_api_key_never_lands_in_outputs_or_logs(tmp_path, replay, monkeypatch, capsys, caplog):
+    server, url = replay
+    monkeypatch.setenv("VDMINE_EUTILS_URL", url)
+    monkeypatch.setenv("NCBI_API_KEY", "SECRETKEY0123456789")
+    server.state.faults.append(Fault("503", "efetch"))  # a retry gets logged: it must be redacted
+    out = tmp_path / "out"
+    cfg = tmp_path / "k.toml"
+    cfg.write_text('[query]\npubmed = "vitamin d AND pain"\n[eutils]\nbackoff_base_s = 0.01\n')
+    assert main(["-q", "run", "--config", str(cfg), "--out", str(out), "--max-records", "20"]) == 0
+    assert all(e["params"].get("api_key") == "SECRETKEY0123456789" for e in server.state.log if e["endpoint"] != "einfo")
+    captured = capsys.readouterr()
+    assert "SECRETKEY" not in captured.out + captured.err + caplog.text
+    for f in out.rglob("*"):
+        if f.is_file():
+            assert b"SECRETKEY" not in f.read_bytes(), f
+
+
+def test_empty_result_completes_and_a_second_writer_is_refused(tmp_path, replay, monkeypatch, capsys):
+    server, url = replay
+    monkeypatch.setenv("VDMINE_EUTILS_URL", url)
+    server.state.queries["nothing matches this"] = []
+    out = tmp_path / "out"
+    cfg = _config(tmp_path)
+    assert main(["-q", "run", "--config", cfg, "--query", "nothing matches this", "--out", str(out)]) == 0
+    assert pq.read_table(out / "papers").num_rows == 0
+    assert "0 found" in capsys.readouterr().out
+    from vdmine.store.dataset import Store
+
+    with Store(out).lock():
+        assert main(["-q", "run", "--config", cfg, "--out", str(out)]) == 2
+    assert "[E031]" in capsys.readouterr().err
