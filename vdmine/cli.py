@@ -35,7 +35,9 @@ def prefect_env(project_root: Path | None = None) -> None:
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         "DO_NOT_TRACK": "1",
         "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",
-        "PREFECT_LOGGING_LEVEL": "WARNING",
+        # INFO reaches the Prefect API (run logs, with the run summary); the console shows warnings only.
+        "PREFECT_LOGGING_LEVEL": "INFO",
+        "PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL": "WARNING",
         "PREFECT_LOGGING_LOG_PRINTS": "false",
         "PREFECT_RESULTS_PERSIST_BY_DEFAULT": "false",
     }
@@ -112,9 +114,14 @@ def _default_config(path: str | None) -> str | None:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(message)s", stream=sys.stderr)
-    for noisy in ("urllib3", "prefect", "httpx", "asyncio"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    # vdmine's own messages go to stderr; Prefect configures its own console (warnings only).
+    vlog = logging.getLogger("vdmine")
+    if not vlog.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        vlog.addHandler(handler)
+    vlog.setLevel(logging.DEBUG if args.verbose else logging.INFO)
+    vlog.propagate = False
     warnings.filterwarnings("ignore", category=FutureWarning)
     warnings.filterwarnings("ignore", message=r".*\[W036\].*")
     try:
