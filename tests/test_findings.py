@@ -203,3 +203,61 @@ def test_lexicons_are_data():
     assert {"VAS", "WOMAC", "KOOS", "FIQ", "DAS28", "SF-36"} <= {
         c.text for c in lex.find_outcomes("VAS, WOMAC, KOOS, FIQ, DAS28 and SF-36")
     }
+
+
+# --- full pipeline (conditions + exposures feed the findings component) -------------------------
+
+
+@pytest.fixture(scope="module")
+def full_nlp():
+    from vdmine.nlp.pipeline import get_pipeline
+
+    return get_pipeline()
+
+
+@pytest.fixture(scope="module")
+def vdw(shared):
+    recs = {}
+    for line in (shared / "corpus" / "secondary" / "vitamindwiki_records.jsonl").read_text(encoding="utf-8").splitlines():
+        r = json.loads(line)
+        recs[r["pmid"]] = r
+    return recs
+
+
+def _full_rows(full_nlp, rec):
+    from vdmine.nlp.extract import doc_rows
+
+    record = Record(pmid=rec["pmid"], title=rec["title"], abstract=rec["abstract"])
+    return doc_rows(full_nlp(record.title + "\n" + record.abstract), record).findings
+
+
+def test_paper_condition_baseline_and_background(full_nlp, vdw):
+    """vdw:327 (McAlindon 2013, knee OA RCT): "Knee pain decreased in both groups ..." names the outcome, so the
+    row's condition is the paper's (knee osteoarthritis); "Baseline knee pain was slightly worse in the treatment
+    group ..." and the JAMA "Importance  Knee osteoarthritis ... is a public health problem ..." give no row."""
+    rows = _full_rows(full_nlp, vdw["vdw:327"])
+    pain = [r for r in rows if r["outcome"] == "pain" and "decreased in both groups" in r["sentence"]]
+    assert pain and all(r["condition"] == "knee osteoarthritis" and r["direction"] == "no_effect" for r in pain)
+    assert not [r for r in rows if r["sentence"].startswith("Baseline")]
+    assert not [r for r in rows if "public health problem" in r["sentence"]]
+    # the exposure is what was given, read from the exposure spans
+    assert {r["exposure"] for r in pain} == {"vitamin D"}
+
+
+def test_condition_named_in_an_association_is_its_occurrence(full_nlp, vdw):
+    """vdw:105: "Low serum 25(OH) D level (<20 ng/dl) was significantly associated with headache, musculoskeletal
+    pain, and osteomalacia." -> osteomalacia occurrence, positively associated with a LOW level."""
+    rows = _full_rows(full_nlp, vdw["vdw:105"])
+    occ = [r for r in rows if r["condition"] == "osteomalacia" and r["outcome"] == "occurrence" and r["sentence"].startswith("Low serum")]
+    assert occ and occ[0]["relation"] == "association"
+    assert occ[0]["exposure"] == "serum 25(OH)D" and occ[0]["direction"] == "association_negative"
+
+
+def test_correlation_sign_and_exposure_fall(full_nlp, vdw):
+    """vdw:96: "... increase in pain intensity of 0.61 ... for each 25 nmol/L decrease in 25-OH D (P = 0.011)" is a
+    NEGATIVE association of the level with pain; vdw:133: "Vitamin D levels significantly correlated with pain
+    intensity (r = -0.653; p = .001) ..." too (the coefficient carries the sign)."""
+    r96 = [r for r in _full_rows(full_nlp, vdw["vdw:96"]) if "for each 25" in r["sentence"] and r["outcome"] == "pain"]
+    assert r96 and r96[0]["relation"] == "association" and r96[0]["direction"] == "association_negative"
+    r133 = [r for r in _full_rows(full_nlp, vdw["vdw:133"]) if "r = -0.653" in r["sentence"] and r["outcome"] == "pain"]
+    assert r133 and r133[0]["direction"] == "association_negative"

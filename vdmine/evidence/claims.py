@@ -150,16 +150,23 @@ def _check_effect(claim: dict, findings: list[dict], designs: dict, only: set[st
 
 def _check_mechanism(claim: dict, mech: pa.Table) -> dict:
     wanted = {m.lower() for m in claim.get("mechanisms", [])}
-    full, partial = set(), set()
+    full, partial, elsewhere = set(), set(), set()
     for r in mech.select(["pmid", "mechanism", "vitd_in_sentence", "pain_context"]).to_pylist():
-        if (r["mechanism"] or "").lower() not in wanted or not r["pain_context"]:
+        if (r["mechanism"] or "").lower() not in wanted:
+            continue
+        if not r["pain_context"]:
+            elsewhere.add(r["pmid"])
             continue
         (full if r["vitd_in_sentence"] else partial).add(r["pmid"])
     if full:
         return {"status": "reproduced", "verdict": None, "rule": "named with vitamin D near a pain mention", "for": sorted(full), "against": []}
     if partial:
         return {"status": "mentioned", "verdict": None, "rule": "named near a pain mention, vitamin D not in the sentence", "for": sorted(partial), "against": []}
-    return {"status": "no evidence in corpus", "verdict": None, "rule": "no sentence names it near a pain mention", "for": [], "against": []}
+    rule = "no sentence names it near a pain mention"
+    if elsewhere:  # say where it IS named, so "no evidence" is not read as "never named"
+        ids = sorted(elsewhere, key=data.pmid_key)
+        rule += f"; named without pain context in {len(ids)} paper(s): " + ", ".join(ids[:6]) + (" ..." if len(ids) > 6 else "")
+    return {"status": "no evidence in corpus", "verdict": None, "rule": rule, "for": [], "against": []}
 
 
 def _check_delivery(claim: dict, deliv: pa.Table) -> dict:

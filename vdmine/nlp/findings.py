@@ -14,19 +14,23 @@ Exposure, condition and arm mentions come from ``doc.spans["exposures"]`` /
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
 from collections import Counter
+from dataclasses import dataclass
 
 from spacy.attrs import SENT_START
 from spacy.language import Language
 from spacy.tokens import Doc, Span
 
-from vdmine.nlp.findings_rules import DIRECTION_CLASSES, Lexicons, judge, lexicons, tokenize
+from vdmine.nlp.findings_rules import DIRECTION_CLASSES, Lexicons, _association_direction, judge, lexicons, tokenize
 
 SPAN_KEY = "findings"
+EXPOSURE_SPAN_KEYS = ("vdmine_exposures", "exposures")
 _RISK_WORDS = {"risk", "risks", "odds", "odds ratio", "hazard ratio", "relative risk", "or", "hr", "rr", "aor", "ahr"}
 YIELDING_SECTIONS = {"results", "conclusions"}
 _STATEMENT_CLASSES = set(DIRECTION_CLASSES) | {"nodiff", "assoc", "assoc_pos", "assoc_neg"}
-_LABEL_RE = re.compile(r"(?:^|(?<=\n)|(?<=[.!?]\s))\s*([A-Z][A-Za-z &/,-]{2,60}?)\s*:\s")
+# "RESULTS: ...", "Conclusion: ..." and JAMA's "Importance  Knee osteoarthritis ..." (label + 2 spaces)
+_LABEL_RE = re.compile(r"(?:^|(?<=\n)|(?<=[.!?]\s))\s*([A-Z][A-Za-z &/,-]{2,60}?)(?:\s*:\s| {2,}(?=[A-Z]))")
 
 # Span extensions are stored per (start, end): one span per sentence carries all its rows.
 if not Span.has_extension("findings"):
@@ -41,10 +45,15 @@ def _canonical(span) -> str:
     return _ext(span, "canonical") or span.label_ or span.text
 
 
+# a heading alone on its line ("Background\n...", "What This Study Found\n...")
+_HEADING_RE = re.compile(r"(?:^|(?<=\n))[ \t]*([A-Z][A-Za-z &/,'-]{2,60}?)[ \t]*:?[ \t]*(?=\n)")
+
+
 def section_labels(text: str, lex: Lexicons) -> list[tuple[int, str]]:
-    """(offset, section) for each structured-abstract label ('RESULTS:', 'Conclusion:') in the text."""
+    """(offset, section) for each structured-abstract label ('RESULTS:', 'Conclusion:', a heading
+    line) in the text."""
     out = []
-    for m in _LABEL_RE.finditer(text):
+    for m in sorted([*_LABEL_RE.finditer(text), *_HEADING_RE.finditer(text)], key=lambda m: m.start(1)):
         label = m.group(1).strip().lower()
         sec = lex.section_labels.get(label) or lex.section_labels.get(label.split()[0])
         if sec and (m.group(1).isupper() or m.group(1).istitle() or len(label.split()) <= 3):
@@ -99,6 +108,48 @@ def sentences(doc: Doc) -> list[Span]:
     return [doc[a:b] for a, b in zip(starts, ends)]
 
 
+@dataclass(frozen=True)
+class _Mention:
+    """An exposure or condition mention, character offsets in the document text."""
+
+    start: int
+    end: int
+    name: str
+    kind: str = ""  # exposures: form | status | level | co_intervention
+    negated: bool = False
+
+
+def _overlaps(a_start: int, a_end: int, b_start: int, b_end: int) -> bool:
+    return a_start < b_end and b_start < a_end
+
+
+def _exposure_mentions(doc: Doc) -> list[_Mention]:
+    """Exposure spans of the exposures component (``doc.spans["vdmine_exposures"]``), sorted."""
+    for key in EXPOSURE_SPAN_KEYS:
+        if key in doc.spans:
+            out = []
+            for s in doc.spans[key]:
+                info = _ext(s, "vdmine_exposure") or {}
+                out.append(_Mention(s.start_char, s.end_char, _canonical(s), info.get("kind") or "form"))
+            return sorted(out, key=lambda m: m.start)
+    return []
+
+
+def _condition_mentions(doc: Doc, exposures: list[_Mention]) -> list[_Mention]:
+    """Condition spans that are not the exposure itself ("vitamin D deficiency" is a MeSH disease,
+    but here it is the exposure status), sorted; negated ones are kept but flagged."""
+    out = []
+    for s in doc.spans.get("conditions", []) if "conditions" in doc.spans else []:
+        if any(_overlaps(s.start_char, s.end_char, e.start, e.end) for e in exposures if e.kind != "co_intervention"):
+            continue
+        out.append(_Mention(s.start_char, s.end_char, _canonical(s), negated=bool(_ext(s, "condition_negated"))))
+    return sorted(out, key=lambda m: m.start)
+
+
+def _in_range(items: list[_Mention], starts: list[int], lo: int, hi: int) -> list[_Mention]:
+    return items[bisect_left(starts, lo) : bisect_left(starts, hi)]
+
+
 class FindingsComponent:
     """Judge result/conclusion sentences; matchers and lexicons are built once, here."""
 
@@ -106,36 +157,70 @@ class FindingsComponent:
         self.name = name
         self.exposure_name = exposure_name
         self.lex = lexicons()
-        # Fallback exposure mentions when no exposures component filled doc.spans["exposures"]:
+        self._symptom_cache: dict[str, bool] = {}
+        # Fallback exposure mentions when no exposures component filled doc.spans["vdmine_exposures"]:
         # the configured name and the measured levels of it listed in outcomes.jsonl (level_of).
         names = [exposure_name] + self.lex.level_terms.get(exposure_name.lower(), []) if exposure_name else []
         alts = "|".join(re.escape(n) for n in sorted(set(names), key=len, reverse=True))
         self.exposure_re = re.compile(rf"(?<![\w])(?:{alts})(?![\w])", re.I) if alts else None
 
-    def _exposures(self, doc: Doc, sent: Span, text: str) -> tuple[list[tuple[int, int]], str | None]:
-        """Exposure mentions in the sentence (sentence-relative offsets) and the statement's exposure."""
-        spans = [s for s in doc.spans.get("exposures", []) if sent.start_char <= s.start_char < sent.end_char]
-        if spans:
-            rel = [(s.start_char - sent.start_char, s.end_char - sent.start_char) for s in spans]
-            return rel, _canonical(spans[0])
-        rel = []
-        if self.exposure_re is not None:
-            rel = [(m.start(), m.end()) for m in self.exposure_re.finditer(text)]
-        return rel, None
+    # --- paper-level defaults -------------------------------------------------------------------
 
-    def _doc_default(self, doc: Doc, key: str) -> str | None:
-        names = Counter(_canonical(s) for s in doc.spans.get(key, []))
-        return names.most_common(1)[0][0] if names else None
+    def _is_symptom(self, name: str) -> bool:
+        """A condition that is itself an outcome of the vocabulary (knee pain, back pain, headache):
+        in a paper about a disease it names the symptom measured, not the population."""
+        low = name.lower()
+        hit = self._symptom_cache.get(low)
+        if hit is None:
+            hit = any(o.end == len(low) for o in self.lex.find_outcomes(low) if self.lex.polarity(o.value) != "neutral")
+            self._symptom_cache[low] = hit
+        return hit
+
+    def main_condition(self, conds: list[_Mention], title_end: int) -> str | None:
+        """The paper's population: a non-negated condition of the title (a disease before a symptom:
+        "Knee Pain ... in Patients With Symptomatic Osteoarthritis" is about osteoarthritis), else the
+        most frequent one of the abstract; then its most specific variant in the abstract
+        ("knee osteoarthritis" for "osteoarthritis")."""
+        usable = [c for c in conds if not c.negated]
+        if not usable:
+            return None
+        counts = Counter(c.name for c in usable)
+        title = [c for c in usable if c.start < title_end]
+        if title:
+            best = min(title, key=lambda c: (self._is_symptom(c.name), -counts[c.name], c.start)).name
+        else:
+            best = max(counts, key=lambda n: (counts[n], not self._is_symptom(n)))
+        low = best.lower()
+        variants = [n for n in counts if n.lower() != low and n.lower().endswith(" " + low)]
+        return max(variants, key=lambda n: counts[n]) if variants else best
+
+    @staticmethod
+    def _default_exposures(exps: list[_Mention]) -> dict[str, str | None]:
+        """The paper's most frequent mention of each kind: what it gives (form), what it measures."""
+        out: dict[str, str | None] = {}
+        for kind in ("form", "status", "level"):
+            names = Counter(_exposure_label(e, "effect" if kind == "form" else "association") for e in exps if e.kind == kind)
+            out[kind] = names.most_common(1)[0][0] if names else None
+        return out
 
     def __call__(self, doc: Doc) -> Doc:
         sents = sentences(doc)
         doc_text = doc.text  # spaCy rebuilds doc.text on every access: once per doc
         labels = section_labels(doc_text, self.lex)
         found: list[Span] = []
-        default_exposure = self._doc_default(doc, "exposures")
-        if default_exposure is None and self.exposure_re is not None and self.exposure_re.search(doc_text):
-            default_exposure = self.exposure_name
-        default_condition = self._doc_default(doc, "conditions")
+        exps = _exposure_mentions(doc)
+        conds = _condition_mentions(doc, exps)
+        ctx = {
+            "exps": exps,
+            "exp_starts": [e.start for e in exps],
+            "conds": conds,
+            "cond_starts": [c.start for c in conds],
+            "main_condition": self.main_condition(conds, sents[0].end_char if sents else 0),
+            "defaults": self._default_exposures(exps),
+            "fallback": None,
+        }
+        if not exps and self.exposure_re is not None and self.exposure_re.search(doc_text):
+            ctx["fallback"] = self.exposure_name
         n = len(sents)
         for idx in range(1, n):  # sentence 0 is the title
             sent = sents[idx]
@@ -154,7 +239,9 @@ class FindingsComponent:
                 section = cue_section(classes, idx, n)
                 if section not in YIELDING_SECTIONS:
                     continue
-            sent_rows = self._judge_sentence(doc, sent, sent_text, idx, section, toks, cues, default_exposure, default_condition)
+            if self.lex.is_baseline(_strip_label(sent_text, self.lex)):
+                continue  # groups compared before treatment: not a result
+            sent_rows = self._judge_sentence(sent, sent_text, idx, section, toks, cues, classes, ctx)
             if sent_rows:
                 span = Span(doc, sent.start, sent.end, label="finding")
                 span._.findings = sent_rows  # one row per outcome named in the sentence
@@ -162,12 +249,15 @@ class FindingsComponent:
         doc.spans[SPAN_KEY] = found
         return doc
 
-    def _judge_sentence(self, doc, sent, text, idx, section, toks, cues, default_exposure, default_condition) -> list[dict]:
-        exp_spans, exposure = self._exposures(doc, sent, text)
-        exposure = exposure or default_exposure
-        conds = [s for s in doc.spans.get("conditions", []) if sent.start_char <= s.start_char < sent.end_char]
-        condition = _canonical(conds[0]) if conds else default_condition
-        classes = set().union(*(c.classes for c in cues))
+    def _judge_sentence(self, sent, text, idx, section, toks, cues, classes, ctx) -> list[dict]:
+        lo, hi = sent.start_char, sent.end_char
+        exps = [e for e in _in_range(ctx["exps"], ctx["exp_starts"], lo, hi)]
+        core = [e for e in exps if e.kind != "co_intervention"] or exps
+        exp_spans = [(e.start - lo, e.end - lo) for e in core]
+        if not exps and self.exposure_re is not None:
+            exp_spans = [(m.start(), m.end()) for m in self.exposure_re.finditer(text)]
+        conds = [c for c in _in_range(ctx["conds"], ctx["cond_starts"], lo, hi) if not c.negated]
+        treatment = "treatment" in classes or any("arm_active" in c.classes or ("comparator" in c.classes and c.value != "baseline") for c in cues)
         relation = "effect"
         assoc = [c for c in cues if c.classes & {"assoc", "assoc_pos", "assoc_neg"}]
         if assoc:
@@ -176,15 +266,43 @@ class FindingsComponent:
             risk_only = all(c.text.lower() in _RISK_WORDS for c in assoc)
             relation = "effect" if risk_only and "treatment" in classes else "association"
         outcomes = self.lex.find_outcomes(text, toks)
+        if not assoc and core and not treatment and all(e.kind in ("status", "level") for e in core):
+            # "deficient patients had more pain", "more pain for each 25 nmol/L decrease in 25-OH D":
+            # a status or level compared, nothing given -> an association (unless the level is the
+            # only outcome: "25(OH)D rose to 30 ng/mL" reports what supplementation did)
+            other = [o for o in outcomes if not any(o.start < e and s < o.end for s, e in exp_spans)]
+            if other or any(e.kind == "status" for e in core):
+                relation = "association"
         if relation == "association" and exp_spans:
             # the exposure level is not the outcome ("low 25(OH)D was associated with pain")
             outcomes = [o for o in outcomes if not any(o.start < e and s < o.end for s, e in exp_spans)]
         by_name: dict[str, object] = {}
         for o in outcomes:
             by_name.setdefault(o.value, o)
-        targets = list(by_name.values()) or [None]
+        targets: list[tuple[object, str | None]] = [(o, None) for o in by_name.values() if o.value != OCCURRENCE]
+        occurrence = by_name.get(OCCURRENCE)
+        if relation == "association":
+            # "deficiency was associated with ... osteomalacia" / "... was prevalent in patients with CWP":
+            # the occurrence of a condition named is an outcome (a population "in patients with RA" is
+            # one only when the sentence has no other outcome)
+            alone = occurrence is not None or not targets
+            for c in conds:
+                if any(_overlaps(c.start - lo, c.end - lo, o.start, o.end) for o, _ in targets):
+                    continue
+                if alone or not _POPULATION_RE.search(text[max(0, c.start - lo - 40) : c.start - lo]):
+                    targets.append((_Cue(c.start - lo, c.end - lo, OCCURRENCE), c.name))
+        if occurrence is not None and not any(o.value == OCCURRENCE for o, _ in targets):
+            targets.append((occurrence, None))
+        if not targets:
+            targets = [(None, None)]
+        exposure, chosen = self._statement_exposure(core, exps, relation, treatment, ctx)
+        flip = relation == "association" and chosen is not None and chosen.kind == "status"
+        if chosen is not None and exp_spans:
+            # the rules read the exposure side from the first mention: make it the one the row names
+            first = (chosen.start - lo, chosen.end - lo)
+            exp_spans = [first] + [sp for sp in exp_spans if sp != first]
         rows = []
-        for o in targets:
+        for o, cond_name in targets:
             j = judge(
                 text,
                 outcome_span=(o.start, o.end) if o is not None else None,
@@ -197,6 +315,17 @@ class FindingsComponent:
             )
             if o is None and j.effect_direction == "unclear" and j.relation == "effect":
                 continue  # nothing to say: no outcome and no direction
+            direction = j.direction
+            if (
+                direction == "unclear" and j.relation == "association" and o is not None and not j.negated
+                and j.significant is True and (cond_name or any(_overlaps(c.start - lo, c.end - lo, o.start, o.end) for c in conds))
+            ):
+                # "associated with headache ... and osteomalacia": an association with a condition
+                # (disease or symptom) named without a direction word is with its presence
+                j.effect_direction = "increase"
+                direction = _association_direction(text, cues, j, 1, exp_spans)
+            if flip and direction in _FLIP:
+                direction = _FLIP[direction]  # the rules read the level; the row names the deficiency
             rows.append(
                 {
                     "sent_idx": idx,
@@ -204,11 +333,11 @@ class FindingsComponent:
                     "section": section,
                     "exposure": exposure,
                     "comparator": j.comparator,
-                    "condition": condition,
+                    "condition": cond_name or self._row_condition(conds, o, lo, ctx),
                     "outcome": j.outcome,
                     "relation": j.relation,
                     "effect_direction": j.effect_direction,
-                    "direction": j.direction,
+                    "direction": direction,
                     "significant": j.significant,
                     "hedged": j.hedged,
                     "negated": j.negated,
@@ -217,6 +346,83 @@ class FindingsComponent:
             )
         _mark_mixed(rows)
         return rows
+
+    def _row_condition(self, conds: list[_Mention], outcome, lo: int, ctx) -> str | None:
+        """The population of one row: a condition of the sentence that is not the outcome itself
+        ("Knee pain decreased" names the outcome), a disease before a symptom; else the paper's."""
+        own = [c for c in conds if outcome is None or not _overlaps(c.start - lo, c.end - lo, outcome.start, outcome.end)]
+        main = ctx["main_condition"]
+        if own:
+            diseases = [c for c in own if not self._is_symptom(c.name)]
+            if diseases:
+                return diseases[0].name
+            if main and not self._is_symptom(main):
+                return main  # the sentence names only a symptom of the paper's disease
+            return own[0].name
+        return main
+
+    def _statement_exposure(self, core, exps, relation, treatment, ctx) -> tuple[str | None, _Mention | None]:
+        """(label, mention) of what the statement is about: for an effect the form given (named in
+        the sentence, else the paper's most frequent form: "pain decreased in the treatment group");
+        for an association the status or level measured (see _exposure_label), else the paper's.
+        An effect in a paper that names no form has no known exposure (None)."""
+        order = _KIND_ORDER[relation]
+        d = ctx["defaults"]
+        if relation == "effect":
+            forms = [e for e in core if e.kind == "form"]
+            if forms:
+                return _exposure_label(forms[0], relation, treatment), forms[0]
+            if d.get("form"):
+                return d["form"], None
+            if core and any(e.kind == "co_intervention" for e in core):
+                return core[0].name, core[0]
+            return (None, None) if ctx["exps"] else (ctx["fallback"], None)
+        if core:
+            best = min(core, key=lambda e: (order.index(e.kind) if e.kind in order else len(order), e.start))
+            return _exposure_label(best, relation, treatment), best
+        for kind in order:
+            if d.get(kind):
+                return d[kind], None
+        return (exps[0].name, None) if exps else (ctx["fallback"], None)
+
+
+_KIND_ORDER = {"effect": ("form", "status", "level"), "association": ("status", "level", "form")}
+_FLIP = {"association_positive": "association_negative", "association_negative": "association_positive"}
+OCCURRENCE = "occurrence"
+
+
+@dataclass(frozen=True)
+class _Cue:
+    start: int
+    end: int
+    value: str
+
+
+def _exposure_label(e: _Mention, relation: str, treatment: bool = False) -> str:
+    """A form in an effect statement is the compound given ("cholecalciferol"); a status is itself
+    ("vitamin D deficiency"); a measured level, or a form named in an association without any
+    treatment word ("vitamin D was inversely associated with pain"), is the level ("vitamin D level",
+    "serum 25(OH)D")."""
+    if e.kind == "status" or e.kind == "co_intervention":
+        return e.name
+    if e.kind == "level" or (relation == "association" and not treatment):
+        return e.name if e.name.lower().startswith(("serum", "plasma")) else f"{e.name} level"
+    return e.name
+
+
+# words before a condition that make it the population studied, not an outcome
+_POPULATION_RE = re.compile(
+    r"(?:\b(?:in|among|amongst)\s+(?:[\w-]+\s+){0,3}?(?:with\s+|having\s+)?|\b(?:patients|subjects|participants|people|women|men|children|adults|individuals|cases|those)\s+(?:with|having)\s+(?:[\w-]+\s+)?)$",
+    re.I,
+)
+
+
+def _strip_label(text: str, lex: Lexicons) -> str:
+    """The sentence without a leading structured-abstract label ("RESULTS: At baseline, ...")."""
+    m = _LABEL_RE.match(text)
+    if m and m.start(1) <= 2 and (m.group(1).strip().lower() in lex.section_labels):
+        return text[m.end() :]
+    return text
 
 
 def _mark_mixed(rows: list[dict]) -> None:

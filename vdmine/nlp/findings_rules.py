@@ -129,6 +129,10 @@ class Lexicons:
 
     def __init__(self) -> None:
         triggers = _read_tsv("triggers.tsv")
+        # Sentence-level filters of the pipeline component, kept out of the direction cues so that
+        # the rules (and the Evidence Inference figures) do not see them.
+        self.baseline = [re.compile(c[3:], re.I) for c, cls, _ in triggers if cls == "baseline_statement"]
+        triggers = [t for t in triggers if t[1] != "baseline_statement"]
         self.cues = _PhraseSet(triggers)
         self.hedges = _PhraseSet(_read_tsv("hedges.tsv"))
         self.section_labels = {c.lower(): v for c, cls, v in triggers if cls == "section_label"}
@@ -156,6 +160,11 @@ class Lexicons:
             for c, cls, _ in triggers
             if cls in RESULT_CLASSES and not c.startswith("re:") and tokenize(c)
         }
+
+    def is_baseline(self, text: str) -> bool:
+        """A comparison of the arms or groups at baseline ("Baseline knee pain was slightly worse in
+        the treatment group"): a difference before treatment is not an effect."""
+        return any(p.search(text) for p in self.baseline)
 
     def may_state_result(self, tokens: list[tuple[int, int, str]]) -> bool:
         first = self.statement_first_tokens
@@ -654,6 +663,9 @@ def judge(
     return j
 
 
+_R_RE = re.compile(r"(?<![\w.])r\s*=\s*([-−–])?\s*0?\.\d+")
+
+
 def _association_direction(text, cues, j: Judgement, raw, exposure_spans) -> str:
     """Sign of the association between the exposure LEVEL and the outcome.
 
@@ -664,15 +676,26 @@ def _association_direction(text, cues, j: Judgement, raw, exposure_spans) -> str
         return "no_effect"
     sign = raw if raw else 1
     if not raw and not any("assoc_pos" in c.classes or "assoc_neg" in c.classes for c in cues):
-        if not any(c.text.lower() in ("risk", "risks", "odds") for c in cues):
+        r = _R_RE.search(text)
+        if r:  # "correlated with pain intensity (r = -0.653)": the coefficient carries the sign
+            sign = -1 if r.group(1) else 1
+        elif not any(c.text.lower() in ("risk", "risks", "odds") for c in cues):
             return "unclear"
-    if any("assoc_neg" in c.classes for c in cues):
+    # "inversely / negatively" flips the sign of its own clause only ("an increased risk of bone disease is
+    # attributable to deficiency, and 25(OH)D levels tend to be negatively associated with other diseases")
+    anchor = j.outcome_span[0] if j.outcome_span else None
+    spans = clauses(text)
+    clause = next((c for c in spans if anchor is not None and c[0] <= anchor < c[1]), (0, len(text)))
+    signed = [c for c in cues if "assoc_neg" in c.classes]
+    if any(clause[0] <= c.start < clause[1] for c in signed) or (signed and clause == (0, len(text))):
         sign = -sign
     if exposure_spans:
         s, e = exposure_spans[0]  # the first exposure mention names the exposure of the statement
-        low_in_mention = re.search(r"deficien|insufficien|hypovitaminosis|inadequa", text[s:e].lower())
+        low_in_mention = re.search(r"deficien|insufficien|hypovitaminosis|inadequa|\blow(?:er)?\b|\bpoor\b", text[s:e].lower())
         near = [c for c in cues if (c.classes & {"level_low", "level_high"}) and 0 <= s - c.end <= 25]
-        if low_in_mention or any("level_low" in c.classes for c in near):
+        # "for each 25 nmol/L decrease in 25-OH D": a fall of the exposure itself
+        fall = [c for c in cues if "down" in c.classes and 0 <= s - c.end <= 12 and re.fullmatch(r"\s*(?:in|of)?\s*", text[c.end : s])]
+        if low_in_mention or fall or any("level_low" in c.classes for c in near):
             sign = -sign
     else:
         # no exposure mention known: the exposure side is the text before the association cue
