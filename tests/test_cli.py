@@ -110,3 +110,18 @@ def test_run_against_the_loopback_server(tmp_path, replay, monkeypatch, capsys):
     # A second run of the same query: nothing duplicated.
     assert main(["-q", "run", "--query", "vitamin d AND pain", "--out", str(out)]) == 0
     assert pq.read_table(out / "papers").num_rows == 242
+
+
+@pytest.mark.slow
+def test_delete_citation_removes_a_record_everywhere(tmp_path, corpus):
+    out = tmp_path / "out"
+    assert main(["-q", "extract", "--input", str(corpus / "vitd_pain.jsonl"), "--out", str(out)]) == 0
+    assert "7843955" in pq.read_table(out / "findings").column("pmid").to_pylist()
+    update = tmp_path / "pubmed26n0001.xml"  # a daily update file that deletes one citation
+    update.write_text('<?xml version="1.0"?>\n<PubmedArticleSet>\n<DeleteCitation>\n'
+                      '<PMID Version="1">7843955</PMID>\n</DeleteCitation>\n</PubmedArticleSet>\n')
+    assert main(["-q", "extract", "--input", str(update), "--out", str(out)]) == 0
+    for table in ("papers", "conditions", "exposures", "doses", "findings"):
+        assert "7843955" not in pq.read_table(out / table).column("pmid").to_pylist(), table
+    assert pq.read_table(out / "papers").num_rows == 148
+    assert pq.read_table(out / "runs").to_pylist()[-1]["deleted"] == 1
