@@ -2,39 +2,10 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
-
 import pytest
+from corpus_text import real
 
 pytestmark = pytest.mark.filterwarnings("ignore::FutureWarning", "ignore::UserWarning")
-
-
-@lru_cache(maxsize=None)
-def _text(path) -> str:
-    """All string values of a JSONL corpus file (decoded, so escapes like \\u00b5 compare as text)."""
-    import json
-
-    out = []
-
-    def walk(v):
-        if isinstance(v, str):
-            out.append(v)
-        elif isinstance(v, dict):
-            for x in v.values():
-                walk(x)
-        elif isinstance(v, list):
-            for x in v:
-                walk(x)
-
-    for line in path.read_text(encoding="utf-8").split("\n"):
-        if line.strip():
-            walk(json.loads(line))
-    return "\n".join(out)
-
-
-def real(shared, name: str, sentence: str) -> str:
-    assert sentence in _text(shared / "corpus" / name), f"not a real sentence of {name}: {sentence[:60]}"
-    return sentence
 
 
 @pytest.fixture(scope="module")
