@@ -6,7 +6,10 @@ Reads every record of shared/corpus (vitd_pain, vitd_other, offtopic: 5,675 real
 replicated to --records, and runs the full pipeline (all extractors, all tables' rows) over them,
 streaming: rows are turned into Arrow tables per chunk and dropped, so the figure is the
 extractor's own cost and memory, not the final table merge. Peak RSS is this process's maximum
-resident set (ru_maxrss), children included when --n-process > 1.
+resident set (ru_maxrss); with --n-process > 1 the workers' peak is given separately (ru_maxrss
+of the children, which counts pages shared copy-on-write with the parent at fork time). "peak PSS"
+is the proportional set size of this process plus its workers, sampled twice a second (Linux,
+psutil): the memory the extraction really uses, shared pages counted once.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import argparse
 import platform
 import resource
 import sys
+import threading
 import time
 import warnings
 from pathlib import Path
@@ -44,6 +48,30 @@ def replicated(recs: list[Record], n: int):
                      pub_types=r.pub_types, source=r.source)
 
 
+class PssSampler(threading.Thread):
+    """Peak total PSS (MiB) of this process and its children, sampled every ``every`` seconds."""
+
+    def __init__(self, every: float = 0.5):
+        super().__init__(daemon=True)
+        self.every, self.peak, self.stop = every, 0.0, threading.Event()
+
+    def run(self) -> None:
+        try:
+            import psutil
+        except ImportError:
+            return
+        me = psutil.Process()
+        while not self.stop.is_set():
+            total = 0
+            for p in [me] + me.children(recursive=True):
+                try:
+                    total += p.memory_full_info().pss
+                except (psutil.Error, AttributeError):
+                    pass
+            self.peak = max(self.peak, total / 2**20)
+            self.stop.wait(self.every)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--records", type=int, default=5000)
@@ -59,6 +87,8 @@ def main(argv=None) -> int:
     list(extract_records(nlp, recs[:50]))  # warm-up (lexicon loading, first-call costs)
     counts = {"conditions": 0, "exposures": 0, "doses": 0, "findings": 0}
     chunk: dict[str, list] = {k: [] for k in counts}
+    sampler = PssSampler()
+    sampler.start()
     t = time.perf_counter()
     n = 0
     for out in extract_records(nlp, replicated(recs, args.records), batch_size=args.batch_size, n_process=args.n_process):
@@ -73,10 +103,13 @@ def main(argv=None) -> int:
                 to_table(k, chunk[k])
                 chunk[k] = []
     dt = time.perf_counter() - t
+    sampler.stop.set()
+    sampler.join()
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     child = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     print(f"extract: {n} abstracts in {dt:.1f}s = {n / dt:,.0f} abstracts/s (n_process={args.n_process}, "
-          f"batch={args.batch_size}); peak RSS {rss:,.0f} MiB (children {child:,.0f} MiB); rows {counts}; "
+          f"batch={args.batch_size}); peak RSS {rss:,.0f} MiB (children {child:,.0f} MiB); "
+          f"peak PSS incl. workers {sampler.peak:,.0f} MiB; rows {counts}; "
           f"{platform.machine()}, Python {platform.python_version()}")
     return 0
 

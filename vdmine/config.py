@@ -94,6 +94,15 @@ class OutputConfig:
 
 
 @dataclass
+class RunConfig:
+    """Where the flow's parallel tasks run (per-file parsing, extraction chunks)."""
+
+    task_runner: str = "thread"  # "thread" (this process) or "dask" (a Dask cluster)
+    dask_address: str = ""  # scheduler address, e.g. "tcp://10.0.0.5:8786"; "" = start a LocalCluster
+    extract_chunk: int = 2000  # records per extraction task on Dask
+
+
+@dataclass
 class Config:
     query: QueryConfig = field(default_factory=QueryConfig)
     exposure: ExposureConfig = field(default_factory=ExposureConfig)
@@ -101,6 +110,7 @@ class Config:
     nlp: NlpConfig = field(default_factory=NlpConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    run: RunConfig = field(default_factory=RunConfig)
     path: str = ""  # where it was loaded from (not a TOML key)
 
     @property
@@ -116,6 +126,7 @@ _SECTIONS = {
     "nlp": NlpConfig,
     "output": OutputConfig,
     "schedule": ScheduleConfig,
+    "run": RunConfig,
 }
 
 
@@ -162,6 +173,10 @@ def _validate(cfg: Config) -> None:
         zoneinfo.ZoneInfo(cfg.schedule.timezone)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
         raise VdmineError("E004", key="schedule.timezone", value=cfg.schedule.timezone, detail="not an IANA time zone") from None
+    if cfg.run.task_runner not in ("thread", "dask"):
+        raise VdmineError("E004", key="run.task_runner", value=cfg.run.task_runner, detail='expected "thread" or "dask"')
+    if cfg.run.extract_chunk < 1:
+        raise VdmineError("E004", key="run.extract_chunk", value=cfg.run.extract_chunk, detail="must be >= 1")
     if cfg.nlp.n_process < 1:
         raise VdmineError("E004", key="nlp.n_process", value=cfg.nlp.n_process, detail="must be >= 1")
 

@@ -30,6 +30,7 @@ from pathlib import Path
 from spacy.language import Language
 from spacy.tokens import Doc
 
+from vdmine.nlp.docs import doc_text
 from vdmine.nlp.doses import number_words, words_to_int
 
 LEX = Path(__file__).resolve().parent / "lexicons"
@@ -38,6 +39,8 @@ if not Doc.has_extension("vdmine_design_cues"):
     Doc.set_extension("vdmine_design_cues", default=None)
 if not Doc.has_extension("vdmine_sample_size"):
     Doc.set_extension("vdmine_sample_size", default=None)
+if not Doc.has_extension("vdmine_design_done"):
+    Doc.set_extension("vdmine_design_done", default=False)
 
 
 class _Cues:
@@ -64,19 +67,26 @@ class _Cues:
         be = r"(?:were|was|had been|have been|are|being|will be|would be)\s+(?:\w+\s+){0,2}?"
         intro = "(?:" + "|".join(re.escape(v) for v in ss["intro_before"]) + r")"
         pre = r"(?<![\w.,])"
+        vr_words = [v.casefold() for v in ss["verbs_randomized"]]
+        # (priority, pattern, prefilter): the prefilter is words of which the case-folded text must
+        # hold one, or a cheap regex, or None. It is a necessary condition of a match, so skipping
+        # a pattern whose prefilter fails is exact; it saves most of the time on abstracts without
+        # "total", "randomized" or "(n =".
+        total = ["total", "overall", "altogether"]
         self.sample = [
-            (0, re.compile(rf"\b(?:a\s+total\s+of|in\s+total,?|total\s+of|overall,?|altogether,?)\s+{num}\s+{gapd}{noun}", re.I)),
-            (0, re.compile(rf"{pre}{num}\s+{gap}{noun}\s+in\s+total\b", re.I)),
-            (1, re.compile(rf"{pre}{num}\s+{gapd}{noun}[^.;]{{0,60}}?\b{be}{vr}", re.I)),
-            (0, re.compile(rf"\ba\s+total\s+of\s+{num}\s+(?:[^\s.;\d]+\s+){{0,6}}?(?:were|was)\s+(?:\w+\s+)?(?:{vr}|{ve})", re.I)),
-            (1, re.compile(rf"\b{vr}\s+{num}\s+{gap}{noun}", re.I)),
-            (1, re.compile(rf"\(\s*n\s*=\s*(?P<n>\d{{1,3}}(?:,\d{{3}})+|\d+)\s*\)\s*(?:were|was)\s+(?:\w+\s+)?{vr}", re.I)),
-            (1, re.compile(rf"\bof\s+(?:the\s+|all\s+|these\s+)?{num}\s+{gap}{noun}\s+(?:who\s+(?:were|was)\s+)?(?:{vr}|{ve})", re.I)),
-            (2, re.compile(rf"\b{ve}\s+(?:a\s+total\s+of\s+)?{num}\s+{gap}{noun}", re.I)),
-            (2, re.compile(rf"{pre}{num}\s+{gapd}{noun}[^.;]{{0,60}}?\b(?:{be}{ve}|participated|took part|completed)", re.I)),
-            (3, re.compile(rf"\b{intro}\s+(?:a\s+total\s+of\s+)?{num}\s+{gap}{noun}", re.I)),
-            (3, re.compile(rf"{noun}\s*[(\[]\s*(?:total\s+)?[nN]\s*=\s*(?P<n>\d{{1,3}}(?:,\d{{3}})+|\d+)\s*[)\]]", re.I)),
-            (4, re.compile(rf"\(\s*N\s*=\s*(?P<n>\d{{1,3}}(?:,\d{{3}})+|\d+)\s*\)")),
+            (0, re.compile(rf"\b(?:a\s+total\s+of|in\s+total,?|total\s+of|overall,?|altogether,?)\s+{num}\s+{gapd}{noun}", re.I), total),
+            (0, re.compile(rf"{pre}{num}\s+{gap}{noun}\s+in\s+total\b", re.I), ["total"]),
+            (1, re.compile(rf"{pre}{num}\s+{gapd}{noun}[^.;]{{0,60}}?\b{be}{vr}", re.I), vr_words),
+            (0, re.compile(rf"\ba\s+total\s+of\s+{num}\s+(?:[^\s.;\d]+\s+){{0,6}}?(?:were|was)\s+(?:\w+\s+)?(?:{vr}|{ve})", re.I), ["total"]),
+            (1, re.compile(rf"\b{vr}\s+{num}\s+{gap}{noun}", re.I), vr_words),
+            (1, re.compile(rf"\(\s*n\s*=\s*(?P<n>\d{{1,3}}(?:,\d{{3}})+|\d+)\s*\)\s*(?:were|was)\s+(?:\w+\s+)?{vr}", re.I), vr_words),
+            (1, re.compile(rf"\bof\s+(?:the\s+|all\s+|these\s+)?{num}\s+{gap}{noun}\s+(?:who\s+(?:were|was)\s+)?(?:{vr}|{ve})", re.I), None),
+            (2, re.compile(rf"\b{ve}\s+(?:a\s+total\s+of\s+)?{num}\s+{gap}{noun}", re.I), None),
+            (2, re.compile(rf"{pre}{num}\s+{gapd}{noun}[^.;]{{0,60}}?\b(?:{be}{ve}|participated|took part|completed)", re.I), None),
+            (3, re.compile(rf"\b{intro}\s+(?:a\s+total\s+of\s+)?{num}\s+{gap}{noun}", re.I), None),
+            # starts with the noun alternation, tried at every position: wait for "n =" first
+            (3, re.compile(rf"{noun}\s*[(\[]\s*(?:total\s+)?[nN]\s*=\s*(?P<n>\d{{1,3}}(?:,\d{{3}})+|\d+)\s*[)\]]", re.I), re.compile(r"[(\[]\s*(?:total\s+)?n\s*=", re.I)),
+            (4, re.compile(rf"\(\s*N\s*=\s*(?P<n>\d{{1,3}}(?:,\d{{3}})+|\d+)\s*\)"), None),
         ]
         self.subgroup = re.compile(
             r"\b(?:" + "|".join(re.escape(s) for s in ss["subgroup_before"]) + r")\s*,?\s*$", re.I
@@ -99,7 +109,7 @@ def _title(doc: Doc) -> str:
         first = next(iter(doc.sents))
         return first.text
     except (StopIteration, ValueError):
-        return doc.text.split("\n", 1)[0]
+        return doc_text(doc).split("\n", 1)[0]
 
 
 def text_design(title: str, text: str) -> tuple[str, str] | None:
@@ -129,9 +139,15 @@ def sample_size(text: str) -> tuple[int, str] | None:
     """(total participants, evidence span) or None."""
     c = cues()
     best = None
-    for prio, rx in c.sample:
+    folded = text.casefold()  # superset of what re.I matches: safe for the word prefilters
+    for prio, rx, needs in c.sample:
         if best is not None and prio > best[0]:
             break
+        if needs is not None:
+            if isinstance(needs, list) and not any(w in folded for w in needs):
+                continue
+            if isinstance(needs, re.Pattern) and not needs.search(text):
+                continue
         for m in rx.finditer(text):
             n = words_to_int(m.group("n"))
             if n is None or n < 2 or n > 5_000_000:
@@ -159,8 +175,9 @@ class DesignCues:
 
     def __call__(self, doc: Doc) -> Doc:
         title = _title(doc)
-        doc._.vdmine_design_cues = text_design(title, doc.text)
-        doc._.vdmine_sample_size = sample_size(doc.text)
+        doc._.vdmine_design_cues = text_design(title, doc_text(doc))
+        doc._.vdmine_sample_size = sample_size(doc_text(doc))
+        doc._.vdmine_design_done = True
         return doc
 
 
@@ -187,13 +204,13 @@ def decide(pub_types: list[str] | None, text_cue: tuple[str, str] | None) -> tup
 
 def paper_fields(doc: Doc, pub_types: list[str] | None) -> dict:
     """The design and sample-size columns of ``papers`` for one document."""
-    text_cue = doc._.vdmine_design_cues if doc.has_extension("vdmine_design_cues") else None
-    if text_cue is None and doc._.vdmine_sample_size is None:
-        # component did not run (e.g. a custom pipeline): compute here
-        text_cue = text_design(_title(doc), doc.text)
-        ss = sample_size(doc.text)
+    if not doc._.vdmine_design_done:
+        # component did not run (e.g. a custom pipeline): compute here. A flag, not "both
+        # results None", so a paper with no cue and no sample size is not searched twice.
+        text_cue = text_design(_title(doc), doc_text(doc))
+        ss = sample_size(doc_text(doc))
     else:
-        ss = doc._.vdmine_sample_size
+        text_cue, ss = doc._.vdmine_design_cues, doc._.vdmine_sample_size
     design, evidence = decide(pub_types, text_cue)
     return {
         "study_design": design,

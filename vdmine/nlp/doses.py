@@ -29,6 +29,7 @@ from spacy.language import Language
 from spacy.tokens import Doc
 
 from vdmine.nlp import exposures as _exposures
+from vdmine.nlp.docs import doc_text
 
 SPAN_KEY = "vdmine_doses"
 LEX = Path(__file__).resolve().parent / "lexicons"
@@ -343,7 +344,7 @@ class DoseTagger:
         return out
 
     def __call__(self, doc: Doc) -> Doc:
-        text = doc.text
+        text = doc_text(doc)
         if not re.search(r"\d", text):
             doc._.vdmine_doses = []
             doc.spans[SPAN_KEY] = []
@@ -473,7 +474,7 @@ class DoseTagger:
     def _compound(self, doc: Doc, x: _Dose, exp_spans, s_start: int, s_end: int):
         """(compound name, lexicon entry or None) for a dose."""
         d = self.d
-        text = doc.text
+        text = doc_text(doc)
         in_sent = [s for s in exp_spans if s.start_char >= s_start and s.end_char <= s_end]
         fill_after = d.cues["filler_compound_after"]
         fill_before = d.cues["filler_compound_before"]

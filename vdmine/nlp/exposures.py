@@ -31,6 +31,7 @@ from spacy.tokens import Doc, Span
 from spacy.util import filter_spans
 
 from vdmine.errors import VdmineError
+from vdmine.nlp.docs import doc_text
 
 SPAN_KEY = "vdmine_exposures"
 LEXICON_DIR = Path(__file__).resolve().parent / "lexicons"
@@ -173,7 +174,7 @@ class ExposureTagger:
         spans = [Span(doc, s, t, label=vocab[k]) for k, s, t in self.lower(doc)]
         spans += [Span(doc, s, t, label=vocab[k]) for k, s, t in self.orth(doc)]
         out: list[Span] = []
-        text = doc.text
+        text = doc_text(doc)
         sent_ends = _sent_ends(doc)
         for span in filter_spans(spans):
             entry = self.entries[int(span.label_)]
@@ -209,7 +210,7 @@ def _sent_ends(doc: Doc) -> list[int]:
     try:
         return [s.end_char for s in doc.sents]
     except ValueError:  # no sentence boundaries set (component used alone)
-        return [len(doc.text)]
+        return [len(doc_text(doc))]
 
 
 @Language.factory("vdmine_exposures", default_config={"lexicon": "vitamin_d", "co_interventions": ["calcium"]})

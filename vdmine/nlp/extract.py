@@ -53,6 +53,78 @@ def _one(nlp: Language, record: Record) -> DocRows | Quarantined:
         return _quarantine(record, exc)
 
 
+def _serial(nlp: Language, chunk: list[Record], batch_size: int) -> list[DocRows | Quarantined]:
+    """One chunk in this process; if spaCy fails inside it, redo it one document at a time."""
+    out: list[DocRows | Quarantined] = []
+    try:
+        pairs = ((r.text, r) for r in chunk)
+        for doc, record in nlp.pipe(pairs, as_tuples=True, batch_size=batch_size):
+            try:
+                out.append(doc_rows(doc, record))
+            except Exception as exc:
+                out.append(_quarantine(record, exc))
+    except Exception:
+        out = [_one(nlp, r) for r in chunk]
+    return out
+
+
+def _chunks(records: Iterable[Record], size: int) -> Iterator[list[Record]]:
+    chunk: list[Record] = []
+    for record in records:
+        chunk.append(record)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+# The pipeline of a forked worker: handed over by the pool initializer, which a forked process
+# inherits in memory (no pickling of the Language, no rebuild per worker).
+_WORKER: tuple[Language, int] | None = None
+_CHUNKS_PER_WORKER = 100
+
+
+def _init_worker(nlp: Language, batch_size: int) -> None:
+    global _WORKER
+    _WORKER = (nlp, batch_size)
+
+
+def _work(chunk: list[Record]) -> list[DocRows | Quarantined]:
+    assert _WORKER is not None
+    nlp, batch_size = _WORKER
+    return _serial(nlp, chunk, batch_size)
+
+
+def _parallel(nlp: Language, records: Iterable[Record], batch_size: int, n_process: int) -> Iterator[DocRows | Quarantined]:
+    """Chunks of records go to ``n_process`` forked workers, which return rows, not Docs: the
+    rows are much smaller to send back than serialized Docs, and the row building runs in the
+    workers too. At most ``2 * n_process`` chunks are in flight, so memory is bounded by the
+    batch size, not by the number of records; results come back in input order. A worker is
+    replaced (re-forked from the untouched parent pipeline) every ``_CHUNKS_PER_WORKER`` chunks,
+    because spaCy's vocabulary and caches grow with every new word a long-lived worker sees."""
+    import gc
+    import multiprocessing as mp
+    from collections import deque
+
+    ctx = mp.get_context("fork")
+    # Objects that exist before the fork move to a permanent generation, so the workers' garbage
+    # collector does not write to (and thereby copy) every shared page of the parent's pipeline.
+    gc.freeze()
+    try:
+        with ctx.Pool(n_process, initializer=_init_worker, initargs=(nlp, batch_size),
+                      maxtasksperchild=_CHUNKS_PER_WORKER) as pool:
+            pending: deque = deque()
+            for chunk in _chunks(records, batch_size):
+                pending.append(pool.apply_async(_work, (chunk,)))
+                if len(pending) >= 2 * n_process:
+                    yield from pending.popleft().get()
+            while pending:
+                yield from pending.popleft().get()
+    finally:
+        gc.unfreeze()
+
+
 def extract_records(
     nlp: Language, records: Iterable[Record], batch_size: int = 64, n_process: int = 1
 ) -> Iterator[DocRows | Quarantined]:
@@ -60,26 +132,30 @@ def extract_records(
 
     Work goes in chunks of ``batch_size``; if spaCy fails inside a chunk, that chunk is redone one
     document at a time so the culprit is quarantined and no record is emitted twice or lost.
+    ``n_process > 1`` (or -1: all cores) spreads the chunks over forked worker processes, with
+    identical output; where ``fork`` is unavailable it falls back to spaCy's own ``n_process``.
     """
-    chunk: list[Record] = []
+    import multiprocessing as mp
+    import os
 
-    def flush() -> list[DocRows | Quarantined]:
-        out: list[DocRows | Quarantined] = []
-        try:
-            pairs = ((r.text, r) for r in chunk)
-            for doc, record in nlp.pipe(pairs, as_tuples=True, batch_size=batch_size, n_process=n_process):
+    if n_process == -1:
+        n_process = os.cpu_count() or 1
+    if n_process > 1 and "fork" in mp.get_all_start_methods():
+        yield from _parallel(nlp, records, batch_size, n_process)
+        return
+    if n_process > 1:  # no fork (Windows/macOS spawn): spaCy's multiprocessing, rows built here
+        for chunk in _chunks(records, batch_size * n_process):
+            try:
+                pairs = ((r.text, r) for r in chunk)
+                docs = list(nlp.pipe(pairs, as_tuples=True, batch_size=batch_size, n_process=n_process))
+            except Exception:
+                yield from (_one(nlp, r) for r in chunk)
+                continue
+            for doc, record in docs:
                 try:
-                    out.append(doc_rows(doc, record))
+                    yield doc_rows(doc, record)
                 except Exception as exc:
-                    out.append(_quarantine(record, exc))
-        except Exception:
-            out = [_one(nlp, r) for r in chunk]
-        return out
-
-    for record in records:
-        chunk.append(record)
-        if len(chunk) >= batch_size * max(1, n_process):
-            yield from flush()
-            chunk = []
-    if chunk:
-        yield from flush()
+                    yield _quarantine(record, exc)
+        return
+    for chunk in _chunks(records, batch_size):
+        yield from _serial(nlp, chunk, batch_size)

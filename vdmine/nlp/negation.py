@@ -63,10 +63,11 @@ def _matcher(vocab) -> tuple[PhraseMatcher, dict[tuple[str, str], int]]:
     return matcher, windows
 
 
-def doc_cues(doc: Doc) -> tuple[list[tuple[str, int, int, int]], frozenset[int]]:
+def doc_cues(doc: Doc) -> tuple[list[tuple[str, int, int, int]], list[int]]:
     """(kind, start, end, window) of the live pre/post cues of ``doc``, and terminator token positions.
 
-    Computed once per Doc and kept in ``doc.user_data`` (plain tuples, so Docs stay picklable).
+    Computed once per Doc and kept in ``doc.user_data`` as plain lists and tuples, so Docs stay
+    picklable and ``Doc.to_bytes`` (msgpack, used by spaCy's ``n_process``) can write them.
     """
     cached = doc.user_data.get(_USER_DATA_KEY)
     if cached is not None:
@@ -78,7 +79,7 @@ def doc_cues(doc: Doc) -> tuple[list[tuple[str, int, int, int]], frozenset[int]]
     for kind, s, e in found:
         if kind == "pseudo":
             masked.update(range(s, e))
-    terms = frozenset(i for kind, s, e in found if kind == "term" for i in range(s, e))
+    terms = sorted({i for kind, s, e in found if kind == "term" for i in range(s, e)})  # a few tokens
     live = []
     for kind, s, e in found:
         if kind in ("pre", "post") and not masked.intersection(range(s, e)):

@@ -16,6 +16,7 @@ from functools import lru_cache
 
 import spacy
 from spacy.language import Language
+from spacy.matcher import Matcher
 
 from vdmine.config import ExposureConfig, NlpConfig
 from vdmine.errors import VdmineError
@@ -43,6 +44,34 @@ def line_breaks(doc):
     return doc
 
 
+class AbbreviationMatcherReset:
+    """Frees the memory scispaCy's AbbreviationDetector leaks.
+
+    For every abbreviation it defines, the detector adds a rule to its ``global_matcher`` and
+    removes it after the doc; spaCy's ``Matcher.remove`` does not free the pattern's memory
+    (it stays in the matcher's memory pool), so a long run grows by ~0.4 KiB per abstract
+    (~14 GiB over 36 M abstracts). When the matcher is empty, as it is between docs, it is
+    swapped for a fresh one every ``every`` docs: identical matching, bounded memory.
+    """
+
+    def __init__(self, nlp: Language, every: int = 1000):
+        self.nlp, self.every, self.seen = nlp, every, 0
+
+    def __call__(self, doc):
+        self.seen += 1
+        if self.seen >= self.every:
+            detector = self.nlp.get_pipe("abbreviation_detector")
+            if len(detector.global_matcher) == 0:
+                detector.global_matcher = Matcher(self.nlp.vocab)
+                self.seen = 0
+        return doc
+
+
+@Language.factory("vdmine_abbreviation_reset", default_config={"every": 1000})
+def make_abbreviation_reset(nlp: Language, name: str, every: int) -> AbbreviationMatcherReset:
+    return AbbreviationMatcherReset(nlp, every)
+
+
 def _base(model: str) -> Language:
     if not model:
         return spacy.blank("en")
@@ -63,6 +92,7 @@ def build_pipeline(nlp_cfg: NlpConfig | None = None, exposure_cfg: ExposureConfi
         nlp.add_pipe("vdmine_line_breaks", first=True)
     # make_serializable keeps Docs picklable, which spaCy's n_process > 1 needs.
     nlp.add_pipe("abbreviation_detector", config={"make_serializable": True})
+    nlp.add_pipe("vdmine_abbreviation_reset")
     nlp.add_pipe("vdmine_conditions", config={"vocabularies": list(nlp_cfg.vocabularies)})
     nlp.add_pipe(
         "vdmine_exposures",

@@ -38,16 +38,16 @@ def _text(el: etree._Element | None) -> str:
     return text.strip()
 
 
+_YEAR_PATHS_ARTICLE = ("Journal/JournalIssue/PubDate/Year", "Journal/JournalIssue/PubDate/MedlineDate", "ArticleDate/Year")
+_YEAR_PATHS_CITATION = ("DateCompleted/Year", "DateCreated/Year")
+
+
 def _year(article: etree._Element | None, citation: etree._Element) -> int | None:
-    candidates = []
-    if article is not None:
-        candidates += [
-            article.find("Journal/JournalIssue/PubDate/Year"),
-            article.find("Journal/JournalIssue/PubDate/MedlineDate"),
-            article.find("ArticleDate/Year"),
-        ]
-    candidates += [citation.find("DateCompleted/Year"), citation.find("DateCreated/Year")]
-    for el in candidates:
+    """First readable year in priority order; later candidates are only looked up when needed."""
+    candidates = [(article, p) for p in _YEAR_PATHS_ARTICLE] if article is not None else []
+    candidates += [(citation, p) for p in _YEAR_PATHS_CITATION]
+    for parent, path in candidates:
+        el = parent.find(path)
         if el is not None and el.text:
             m = _YEAR.search(el.text)
             if m:
@@ -177,14 +177,17 @@ def iter_pubmed_xml(source: str | Path | bytes | IO[bytes], name: str | None = N
 
 def _iterparse(fh: IO[bytes], label: str) -> Iterator[Item]:
     context = etree.iterparse(
-        fh, events=("end",), tag=_TAGS, resolve_entities=False, no_network=True, load_dtd=False, huge_tree=True
+        fh, events=("end",), tag=_TAGS, resolve_entities=False, no_network=True, load_dtd=False, huge_tree=True,
+        collect_ids=False,  # no xml:id index: PubMed never uses it, and it costs ~5% of parse time
     )
     count = 0
     try:
         for _event, el in context:
             tag = el.tag
-            if tag == "MedlineCitation" and el.getparent() is not None and el.getparent().tag == "PubmedArticle":
-                continue  # handled with its PubmedArticle
+            if tag == "MedlineCitation":
+                parent = el.getparent()
+                if parent is not None and parent.tag == "PubmedArticle":
+                    continue  # handled with its PubmedArticle
             try:
                 if tag == "DeleteCitation":
                     for p in el.findall("PMID"):
