@@ -22,6 +22,7 @@ from spacy.attrs import SENT_START
 from spacy.language import Language
 from spacy.tokens import Doc, Span
 
+from vdmine.nlp.docs import doc_text as cached_text
 from vdmine.nlp.findings_rules import DIRECTION_CLASSES, Lexicons, _association_direction, judge, lexicons, tokenize
 
 SPAN_KEY = "findings"
@@ -205,7 +206,7 @@ class FindingsComponent:
 
     def __call__(self, doc: Doc) -> Doc:
         sents = sentences(doc)
-        doc_text = doc.text  # spaCy rebuilds doc.text on every access: once per doc
+        doc_text = cached_text(doc)  # spaCy rebuilds doc.text on every access: share one copy
         labels = section_labels(doc_text, self.lex)
         found: list[Span] = []
         exps = _exposure_mentions(doc)
