@@ -6,7 +6,6 @@ import gzip
 import re
 from pathlib import Path
 
-import pytest
 
 from vdmine.pubmed.xml import iter_pubmed_xml
 from vdmine.records import Deletion, Quarantined, Record

@@ -28,11 +28,10 @@ import re
 import sys
 import tarfile
 import time
-import warnings
 from collections import Counter
 from pathlib import Path
 
-from vdmine.config import shared_dir
+from vdmine.eval import bench_root
 
 
 def _nlp():
@@ -196,12 +195,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--dev", action="store_true", help="also run the publication-type development check on the shared corpus")
     ap.add_argument("--json", action="store_true", help="print the results as JSON")
     args = ap.parse_args(argv)
-    shared = shared_dir()
-    if shared is None or not (shared / "bench").is_dir():
-        print("needs ../shared/bench (set VDMINE_SHARED)", file=sys.stderr)
+    shared = bench_root()
+    if shared is None:
         return 2
-    warnings.filterwarnings("ignore", category=FutureWarning)
-    warnings.filterwarnings("ignore", message=r".*W036.*")
     nlp = _nlp()
     res = {
         "rct_oncology_design": eval_rct(nlp, shared / "bench/rct_oncology_design/rct_oncology_test.csv.gz", args.verbose),

@@ -24,10 +24,9 @@ import json
 import re
 import sys
 import time
-import warnings
 from pathlib import Path
 
-from vdmine.config import shared_dir
+from vdmine.eval import bench_root
 
 GOLD = Path(__file__).resolve().parent / "gold" / "vitd_doses_gold.jsonl"
 # Held-out: 20 random dose sentences from VitaminDWiki quotes, labelled before the extractor saw them.
@@ -178,12 +177,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--verbose", "-v", action="store_true", help="print every miss")
     ap.add_argument("--json", action="store_true", help="print the results as JSON")
     args = ap.parse_args(argv)
-    shared = shared_dir()
-    if shared is None or not (shared / "bench").is_dir():
-        print("needs ../shared/bench (set VDMINE_SHARED)", file=sys.stderr)
+    shared = bench_root()
+    if shared is None:
         return 2
-    warnings.filterwarnings("ignore", category=FutureWarning)
-    warnings.filterwarnings("ignore", message=r".*W036.*")
     nlp = _nlp()
     res = {
         "evidence_inference_vitd_gold": eval_gold(nlp, verbose=args.verbose),

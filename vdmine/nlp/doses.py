@@ -362,7 +362,6 @@ class DoseTagger:
             if (s._.vdmine_exposure or {}).get("kind") in {"form", "co_intervention"}
         ] if _exposures.SPAN_KEY in doc.spans else []
         lexicon = _exposures.load_lexicon_for(doc)
-        forms = {e["canonical"]: e for e in lexicon.entries if e["kind"] == "form"} if lexicon else {}
         iu_per_ug = lexicon.iu_per_ug if lexicon else None
 
         # groups of arms written together, for sharing a frequency
