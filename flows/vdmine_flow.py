@@ -156,8 +156,8 @@ def pubmed_flow(config_path: str | None = None, query: str | None = None, out: s
         cfg.query.max_records = max_records
     store = Store(out or cfg.output.dir)
     logger = _logger()
-    with store.lock():
-        summary = steps.new_summary("run", cfg.query.pubmed)
+    summary = steps.new_summary("run", cfg.query.pubmed)
+    with store.lock(), steps.failure_recorded(store, summary):
         mindate, maxdate, incremental = steps.plan_window(store, cfg, full=full)
         window_end = maxdate or steps.today()
         summary.window_start, summary.window_end = mindate or None, window_end
@@ -189,8 +189,8 @@ def files_flow(inputs: list[str], out: str | None = None, config_path: str | Non
     cfg = load_config(config_path)
     files = resolve_inputs(inputs)
     store = Store(out or cfg.output.dir)
-    with store.lock(), _runner_for(cfg) as runner:
-        summary = steps.new_summary("extract", " ".join(str(f) for f in files))
+    summary = steps.new_summary("extract", " ".join(str(f) for f in files))
+    with store.lock(), steps.failure_recorded(store, summary), _runner_for(cfg) as runner:
         if runner is not None or len(files) > 1:
             # one parse task per file (baseline files in parallel), gathered in input order so
             # versions, deletions and quarantine resolve exactly as in a sequential read

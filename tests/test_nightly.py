@@ -64,6 +64,8 @@ def test_interrupted_fetch_resumes_without_refetching(tmp_path, replay, monkeypa
     assert rc == 2 and "[E021]" in capsys.readouterr().err
     staged = list((out / ".vdmine" / "staging").rglob("batch-*.xml.gz"))
     assert not (out / "papers").exists()  # nothing half-published
+    failed = pq.read_table(out / "runs").to_pylist()
+    assert [r["status"] for r in failed] == ["failed"] and "E021" in failed[0]["message"]
     assert len(staged) == 4
     done_ids = set()
     import gzip
@@ -76,6 +78,7 @@ def test_interrupted_fetch_resumes_without_refetching(tmp_path, replay, monkeypa
     assert not (refetched & done_ids)
     papers = pq.read_table(out / "papers")
     assert papers.num_rows == 242 and len(set(papers.column("pmid").to_pylist())) == 242
+    assert [r["status"] for r in pq.read_table(out / "runs").to_pylist()] == ["failed", "completed"]
 
 
 def test_api_key_never_lands_in_outputs_or_logs(tmp_path, replay, monkeypatch, capsys, caplog):

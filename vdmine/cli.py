@@ -45,6 +45,18 @@ def prefect_env(project_root: Path | None = None) -> None:
         os.environ.setdefault(k, v)
 
 
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is now (not the one at set-up), so redirection works."""
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value) -> None:
+        pass
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # one readable line, not a usage dump
         sys.stderr.write(f"vdmine: error: {message} (see `vdmine {self.prog.split()[-1]} --help`)\n")
@@ -117,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     # vdmine's own messages go to stderr; Prefect configures its own console (warnings only).
     vlog = logging.getLogger("vdmine")
     if not vlog.handlers:
-        handler = logging.StreamHandler(sys.stderr)
+        handler = _StderrHandler()
         handler.setFormatter(logging.Formatter("%(message)s"))
         vlog.addHandler(handler)
     vlog.setLevel(logging.DEBUG if args.verbose else logging.INFO)

@@ -16,7 +16,8 @@ import json
 import logging
 import os
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -182,6 +183,27 @@ class RunSummary:
             "vdmine_version": __version__, "extractor_version": self.extractor_version,
             "duration_s": (fin - self.started_at).total_seconds(), "message": self.message or self.text(),
         }
+
+
+@contextmanager
+def failure_recorded(store: Store, summary: RunSummary) -> Iterator[None]:
+    """If the run fails, add a 'failed' row to ``runs`` (and nothing else: the data tables stay
+    exactly as the previous run left them), then let the error go on."""
+    try:
+        yield
+    except BaseException as exc:
+        from vdmine.pubmed.eutils import redact
+
+        summary.status = "failed"
+        summary.finished_at = dt.datetime.now(dt.timezone.utc)
+        summary.message = redact(f"{type(exc).__name__}: {exc}")[:2000]
+        try:
+            # one row per run: a run that failed after its commit (say, in the report) is re-marked
+            runs = [r for r in store.read("runs").to_pylist() if r["run_id"] != summary.run_id]
+            store.commit({"runs": to_table("runs", runs + [summary.row()])})
+        except Exception as inner:  # e.g. the disk is full: the error that matters is the first one
+            log.warning("could not record the failed run in the runs table: %s", inner)
+        raise
 
 
 def new_summary(flow: str, query: str) -> RunSummary:
