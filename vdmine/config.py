@@ -181,18 +181,23 @@ def _validate(cfg: Config) -> None:
         raise VdmineError("E004", key="nlp.n_process", value=cfg.nlp.n_process, detail="must be >= 1")
 
 
+def read_toml(path: Path) -> dict:
+    """A TOML file as a dict; a missing or invalid file is a coded error (E001, E002)."""
+    if not path.is_file():
+        raise VdmineError("E001", path=path)
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise VdmineError("E002", path=path, detail=exc) from None
+
+
 def load_config(path: str | Path | None = None) -> Config:
     """Load and validate a config file; ``None`` gives the built-in defaults."""
     if path is None:
         cfg = Config()
     else:
         p = Path(path)
-        if not p.is_file():
-            raise VdmineError("E001", path=p)
-        try:
-            data = tomllib.loads(p.read_text(encoding="utf-8"))
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-            raise VdmineError("E002", path=p, detail=exc) from None
+        data = read_toml(p)
         for key, value in data.items():
             if key not in _SECTIONS:
                 raise VdmineError("E003", key=key, where=str(p), known=", ".join(sorted(_SECTIONS)))

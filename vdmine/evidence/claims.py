@@ -19,11 +19,11 @@ favourable result), "mentioned" when only part of that holds.
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 
 import pyarrow as pa
 
+from vdmine.config import read_toml
 from vdmine.errors import VdmineError
 from vdmine.evidence import data
 from vdmine.evidence.map import UNSPECIFIED, read_table
@@ -48,13 +48,7 @@ ASSOC = ("association_positive", "association_negative")
 
 def load_claims(path: str | Path | None = None) -> list[dict]:
     """The [[claim]] entries of a claims TOML file (default: configs/seed_claims.toml)."""
-    p = Path(path) if path else DEFAULT_CLAIMS
-    if not p.is_file():
-        raise VdmineError("E001", path=p)
-    try:
-        doc = tomllib.loads(p.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise VdmineError("E002", path=p, detail=exc) from None
+    doc = read_toml(Path(path) if path else DEFAULT_CLAIMS)
     claims = doc.get("claim", [])
     for c in claims:
         if "id" not in c or c.get("kind") not in ("effect", "dose", "mechanism", "delivery"):
