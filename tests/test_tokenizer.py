@@ -110,3 +110,49 @@ def test_abbreviation_detector_still_finds_koa():
     pairs = {(a.text, a._.long_form.text) for a in doc._.abbreviations}
     assert ("KOA", "Knee osteoarthritis") in pairs
     assert len([a for a in doc._.abbreviations if a.text == "KOA"]) == 2
+
+
+# Whitespace shapes spaCy treats specially: runs of spaces, line breaks, tabs, no-break spaces,
+# leading/trailing whitespace, empty text.
+WHITESPACE_CASES = ["", " ", "  a", "a  ", "a \n b", "\n\nx", " x ", "x\xa0 y", "a   b\t c", "a\n", "x .",
+                    "Title\nBACKGROUND: pain (n = 12).  RESULTS:\tVAS fell\xa0(p<0.05)."]
+
+
+def _shape(doc):
+    return [(t.text, t.whitespace_) for t in doc]
+
+
+@pytest.mark.slow
+def test_chunk_cache_gives_spacys_tokens_on_every_corpus_abstract(corpus):
+    """The memoised tokenizer must tokenize exactly as the plain one (texts and whitespace)."""
+    import json
+
+    texts = list(WHITESPACE_CASES)
+    for path in sorted(corpus.glob("*.jsonl")) + sorted((corpus / "secondary").glob("*.jsonl")):
+        for line in path.open(encoding="utf-8"):
+            r = json.loads(line)
+            texts.append((r.get("title") or "") + "\n" + (r.get("abstract") or ""))
+    assert len(texts) > 6000
+    plain = make_tokenizer(spacy.blank("en"), cache=False)
+    cached = make_tokenizer(spacy.blank("en"))
+    tiny = make_tokenizer(spacy.blank("en"))
+    tiny.max_entries = 50  # the cache is cleared over and over: results must not change
+    for i, text in enumerate(texts):
+        ref = _shape(plain(text))
+        assert _shape(cached(text)) == ref, text[:80]
+        if i < 1000:
+            assert _shape(tiny(text)) == ref, text[:80]
+    for text in texts[:200]:  # second time: every chunk comes from the cache
+        assert _shape(cached(text)) == _shape(plain(text))
+    assert len(tiny._cache) + len(tiny._old) <= 2 * (50 + 2 * 800)
+
+
+def test_chunk_cache_is_bounded_and_keeps_tokenizer_settings():
+    nlp = spacy.blank("en")
+    tok = make_tokenizer(nlp)
+    tok.max_entries = 10
+    for i in range(100):
+        tok(f"word{i} and ng/mL.")
+    assert len(tok._cache) + len(tok._old) <= 2 * (10 + 2 * 8)
+    assert tok.prefix_search is not None and "e.g." in tok.rules  # the inner tokenizer's settings
+    assert [t.text for t in tok("e.g. 20ng/mL.")] == ["e.g.", "20", "ng/mL", "."]

@@ -20,6 +20,7 @@ from importlib import resources
 from scispacy.custom_tokenizer import combined_rule_tokenizer
 from spacy.language import Language
 from spacy.tokenizer import Tokenizer
+from spacy.tokens import Doc
 
 COMPARATORS = "≥≤<>±≈~"
 
@@ -51,8 +52,9 @@ def _extra_infixes() -> list[str]:
     return [rf"(?<=[A-Za-z0-9)])[{re.escape(COMPARATORS)}](?=[0-9.])"]
 
 
-def make_tokenizer(nlp: Language) -> Tokenizer:
-    """scispaCy's ``combined_rule_tokenizer(nlp)`` plus vdmine's extra affix rules."""
+def make_tokenizer(nlp: Language, cache: bool = True) -> "Tokenizer | ChunkCachedTokenizer":
+    """scispaCy's ``combined_rule_tokenizer(nlp)`` plus vdmine's extra affix rules, memoised per
+    whitespace chunk (:class:`ChunkCachedTokenizer`) unless ``cache=False``."""
     tok = combined_rule_tokenizer(nlp)
     prefix = tok.prefix_search.__self__.pattern  # type: ignore[attr-defined]
     suffix = tok.suffix_search.__self__.pattern  # type: ignore[attr-defined]
@@ -60,4 +62,121 @@ def make_tokenizer(nlp: Language) -> Tokenizer:
     tok.prefix_search = re.compile("|".join(["^" + p for p in _extra_prefixes()] + [prefix])).search
     tok.suffix_search = re.compile("|".join([s + "$" for s in _extra_suffixes()] + [suffix])).search
     tok.infix_finditer = re.compile("|".join(_extra_infixes() + [infix])).finditer
-    return tok
+    return ChunkCachedTokenizer(tok) if cache else tok
+
+
+_RUNS = re.compile(r"\S+|\s+")
+
+
+def _with_trimmed(runs: list[str]) -> list[str]:
+    """The runs, plus each whitespace run that starts with ' ' without that space (what is left
+    of it after the token before it took the space)."""
+    return [r[1:] for r in runs if r[0] == " " and len(r) > 1] + runs
+
+
+class ChunkCachedTokenizer:
+    """The tokenizer above, memoised per whitespace-separated chunk in a bounded dict.
+
+    Why: spaCy's tokenizer caches the tokens of each chunk, but stops caching for the rest of a
+    document as soon as one special case (an exception such as ``e.g.`` or a lone ``\\n``) was
+    used in it (spaCy #1250, ``Tokenizer._save_cached``), so on abstracts nearly every chunk is
+    split by the affix regexes again. A chunk's tokens do not depend on its neighbours (spaCy
+    splits on whitespace first; a special case spanning whitespace fails its surface check), so
+    caching them here gives the same tokens, about twice as fast on text seen before.
+
+    Whitespace follows spaCy exactly: a single ``' '`` after a chunk is that token's trailing
+    space; any other whitespace run (the rest of a run of spaces, ``\\n``, ``\\xa0``) is a token
+    of its own. The chunks a document adds to the cache are tokenized together in one call.
+    ``tests/test_tokenizer.py`` checks equality with the plain tokenizer on every corpus abstract.
+    The cache holds at most two generations of ``max_entries`` runs, so memory stays bounded.
+    """
+
+    def __init__(self, inner: Tokenizer, max_entries: int = 100_000) -> None:
+        self.inner = inner
+        self.vocab = inner.vocab
+        self.max_entries = max_entries
+        self._cache: dict[str, tuple[str, ...]] = {}  # run of text -> its tokens' texts
+        self._old: dict[str, tuple[str, ...]] = {}  # the previous generation (see _admit)
+
+    def _admit(self, runs: list[str]) -> None:
+        """Put the tokens of these runs in the cache: from the previous generation when there,
+        else by tokenizing (all new non-space runs of a document in one call, joined by ' ').
+
+        Two generations approximate an LRU cheaply: when the cache is full it becomes the old
+        generation and a new one starts; runs still in use move back from the old one."""
+        if len(self._cache) + len(runs) > self.max_entries:
+            self._old, self._cache = self._cache, {}
+        cache, old = self._cache, self._old
+        chunks = []
+        for run in dict.fromkeys(runs):
+            hit = old.get(run)
+            if hit is not None:
+                cache[run] = hit
+            elif run[0].isspace():  # tokens within a run never carry a trailing space
+                cache[run] = tuple(t.text for t in self.inner(run))
+            else:
+                chunks.append(run)
+        if not chunks:
+            return
+        words: list[str] = []
+        it = iter(chunks)
+        doc = self.inner(" ".join(chunks))
+        last = len(doc) - 1
+        for tok in doc:
+            words.append(tok.text)
+            if tok.whitespace_ or tok.i == last:
+                cache[next(it)] = tuple(words)
+                words = []
+
+    def __call__(self, text: str) -> Doc:
+        runs = _RUNS.findall(text)
+        cache = self._cache
+        missing = [run for run in runs if run not in cache]
+        if missing:
+            self._admit(_with_trimmed(missing))
+            cache = self._cache
+            if any(run not in cache for run in runs):  # a new generation started mid-document
+                self._admit(_with_trimmed(runs))
+                cache = self._cache
+        words: list[str] = []
+        spaced: list[int] = []
+        for run in runs:
+            if run[0] == " " and words:  # one space belongs to the token before it
+                spaced.append(len(words) - 1)
+                if run == " ":
+                    continue
+                run = run[1:]
+            words += cache[run]
+        spaces = [False] * len(words)
+        for i in spaced:
+            spaces[i] = True
+        return Doc(self.vocab, words=words, spaces=spaces)
+
+    def pipe(self, texts, batch_size: int = 1000):
+        for text in texts:
+            yield self(text)
+
+    # serialisation and everything else (rules, explain, affix settings) is the inner tokenizer's
+    def to_bytes(self, **kwargs):
+        return self.inner.to_bytes(**kwargs)
+
+    def from_bytes(self, data, **kwargs):
+        self.inner.from_bytes(data, **kwargs)
+        self._cache, self._old = {}, {}
+        return self
+
+    def to_disk(self, path, **kwargs):
+        return self.inner.to_disk(path, **kwargs)
+
+    def from_disk(self, path, **kwargs):
+        self.inner.from_disk(path, **kwargs)
+        self._cache, self._old = {}, {}
+        return self
+
+    def __getattr__(self, name: str):
+        if name == "inner":  # not set yet (while unpickling)
+            raise AttributeError(name)
+        return getattr(self.inner, name)
+
+    def __reduce__(self):
+        return (ChunkCachedTokenizer, (self.inner, self.max_entries))
