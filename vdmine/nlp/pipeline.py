@@ -11,9 +11,12 @@ whole document; findings reads everything before it.
 
 from __future__ import annotations
 
+import re
+from bisect import bisect_right
 from functools import lru_cache
 
 import spacy
+from spacy.attrs import IDX
 from spacy.language import Language
 
 from vdmine.config import ExposureConfig, NlpConfig
@@ -21,7 +24,10 @@ from vdmine.errors import VdmineError
 
 # Importing these modules registers their spaCy factories.
 from vdmine.nlp import abbreviations, conditions, design, doses, exposures, findings  # noqa: F401
+from vdmine.nlp.docs import doc_text
 from vdmine.nlp.tokenizer import make_tokenizer
+
+_NEWLINE = re.compile("\n")
 
 COMPONENTS = ("vdmine_conditions", "vdmine_exposures", "vdmine_doses", "vdmine_design", "vdmine_findings")
 
@@ -30,11 +36,19 @@ COMPONENTS = ("vdmine_conditions", "vdmine_exposures", "vdmine_doses", "vdmine_d
 def line_breaks(doc):
     """A line break ends a sentence: the title ends at its newline even without a full stop, and
     each structured-abstract section ("RESULTS: ...") starts a sentence of its own."""
-    for i, token in enumerate(doc[:-1]):
-        if "\n" in token.text or "\n" in token.whitespace_:
-            if i > 0 and token.is_space:
-                token.is_sent_start = False  # the break itself stays with the sentence it ends
-            doc[i + 1].is_sent_start = True
+    text = doc_text(doc)
+    if "\n" not in text:
+        return doc
+    starts = doc.to_array(IDX).tolist()
+    # tokens whose text or trailing whitespace holds a line break, in order
+    breaks = sorted({bisect_right(starts, m.start()) - 1 for m in _NEWLINE.finditer(text)})
+    for i in breaks:
+        if i >= len(doc) - 1:
+            continue
+        token = doc[i]
+        if i > 0 and token.is_space:
+            token.is_sent_start = False  # the break itself stays with the sentence it ends
+        doc[i + 1].is_sent_start = True
     return doc
 
 

@@ -22,6 +22,8 @@ from spacy.language import Language
 from spacy.tokenizer import Tokenizer
 from spacy.tokens import Doc
 
+from vdmine.nlp.docs import TEXT_KEY
+
 COMPARATORS = "≥≤<>±≈~"
 
 
@@ -150,7 +152,9 @@ class ChunkCachedTokenizer:
         spaces = [False] * len(words)
         for i in spaced:
             spaces[i] = True
-        return Doc(self.vocab, words=words, spaces=spaces)
+        doc = Doc(self.vocab, words=words, spaces=spaces)
+        doc.user_data[TEXT_KEY] = text  # doc.text is exactly the input: no need to rebuild it
+        return doc
 
     def pipe(self, texts, batch_size: int = 1000):
         for text in texts:
