@@ -151,3 +151,15 @@ def test_truncated_gzip_file(tmp_path, corpus):
     items = list(iter_pubmed_xml(f))
     assert isinstance(items[-1], Quarantined)
     assert sum(isinstance(i, Record) for i in items) > 10
+
+
+def test_corrupt_gzip_stream_is_quarantined_not_a_crash(tmp_path, corpus):
+    """A damaged deflate block (not just a cut file) ends the file with a quarantine row."""
+    src = bytearray((corpus / "pubmed_xml" / "xizhou_pubMR__pubmed_result.xml.gz").read_bytes())
+    mid = len(src) // 2
+    src[mid : mid + 64] = b"\xff" * 64
+    f = tmp_path / "damaged.xml.gz"
+    f.write_bytes(bytes(src))
+    items = list(iter_pubmed_xml(f))
+    assert isinstance(items[-1], Quarantined) and "unreadable input" in items[-1].reason
+    assert sum(isinstance(i, Record) for i in items) > 10
