@@ -64,3 +64,37 @@ def test_folder_input_mixes_xml_and_jsonl(tmp_path, corpus):
     assert [f.name for f in files] == ["a.jsonl", "b.xml.gz"]
     recs = [i for i in iter_files(files) if isinstance(i, Record)]
     assert len(recs) == 94
+
+
+def test_object_storage_urls_read_like_local_files(tmp_path, corpus):
+    """URL inputs go through fsspec (here its in-memory filesystem, as s3:// would with s3fs)."""
+    import gzip
+
+    import fsspec
+
+    xml = corpus / "pubmed_xml" / "xizhou_pubMR__pubmed_result.xml.gz"
+    jsonl = corpus / "vitd_pain.jsonl"
+    fs = fsspec.filesystem("memory")
+    fs.pipe("/vdmine-test/baseline/b.xml.gz", xml.read_bytes())
+    fs.pipe("/vdmine-test/baseline/sub/a.jsonl.gz", gzip.compress(jsonl.read_bytes()))
+    fs.pipe("/vdmine-test/baseline/README.txt", b"not an input")
+    try:
+        files = resolve_inputs(["memory://vdmine-test/baseline"])
+        assert files == ["memory:///vdmine-test/baseline/b.xml.gz", "memory:///vdmine-test/baseline/sub/a.jsonl.gz"]
+        remote = [(i.pmid, i.title, i.abstract) for i in iter_files(files) if isinstance(i, Record)]
+        local = [(i.pmid, i.title, i.abstract) for i in iter_files([xml, jsonl]) if isinstance(i, Record)]
+        assert remote == local and len(remote) > 149
+        with pytest.raises(VdmineError) as e:
+            resolve_inputs(["memory://vdmine-test/missing.xml"])
+        assert e.value.code == "E010"
+        with pytest.raises(VdmineError) as e:
+            resolve_inputs(["memory://vdmine-test/baseline/README.txt"])
+        assert e.value.code == "E012"
+    finally:
+        fs.rm("/vdmine-test", recursive=True)
+
+
+def test_url_with_a_protocol_nobody_installed_gets_a_clear_error():
+    with pytest.raises(VdmineError) as e:
+        resolve_inputs(["nosuchproto://bucket/baseline/"])
+    assert e.value.code == "E013" and "fsspec" in str(e.value)

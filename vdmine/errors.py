@@ -18,6 +18,10 @@ class Errors:
     E010 = "Input path does not exist: {path}"
     E011 = "Input path is not readable: {path} ({detail})"
     E012 = "Unsupported input file {path}: expected PubMed XML (.xml, .xml.gz) or JSONL (.jsonl, .jsonl.gz)"
+    E013 = (
+        "Cannot read {path}: {detail}. Remote inputs are opened with fsspec; install the package for "
+        "this protocol (for example s3fs for s3://, gcsfs for gs://, adlfs for az://)"
+    )
     E020 = (
         "Cannot reach NCBI E-utilities at {url} ({detail}). Set VDMINE_EUTILS_URL to a reachable "
         "E-utilities endpoint, or run offline on local files with: vdmine extract --input PATH --out DIR"

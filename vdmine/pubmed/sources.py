@@ -1,29 +1,45 @@
-"""Local record sources: PubMed XML files and JSONL records (the schema of ``shared/corpus/*.jsonl``).
+"""Record sources: PubMed XML files and JSONL records (the schema of ``shared/corpus/*.jsonl``).
 
 A source is just an iterator of :class:`Record`, :class:`Deletion` or :class:`Quarantined`.
 Paths are resolved once up front so that a missing or unsupported input fails before any work
 starts (one clear error), while a bad *line* or *record* inside a file is quarantined and the run
 goes on.
+
+An input is a local path or a URL (``s3://bucket/baseline/``, ``gs://...``, ``https://...``,
+``memory://...``): URLs are listed and opened with fsspec, so baseline files can be read straight
+from object storage once the protocol's fsspec package (s3fs, gcsfs, ...) is installed.
 """
 
 from __future__ import annotations
 
-import gzip
 import json
 import os
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import IO
 
 from vdmine.errors import VdmineError
-from vdmine.pubmed.xml import Item, iter_pubmed_xml
+from vdmine.pubmed.xml import Item, gzip_reader, iter_pubmed_xml
 from vdmine.records import MeshHeading, Quarantined, Record, Section
 
 XML_SUFFIXES = (".xml", ".xml.gz")
 JSONL_SUFFIXES = (".jsonl", ".jsonl.gz", ".ndjson")
 
 
-def _kind(path: Path) -> str | None:
-    name = path.name.lower()
+Input = Path | str  # a local path, or a URL string
+
+
+def is_url(raw: str | Path) -> bool:
+    return isinstance(raw, str) and "://" in raw
+
+
+def _name(f: Input) -> str:
+    return f.rstrip("/").rsplit("/", 1)[-1] if isinstance(f, str) else f.name
+
+
+def _kind(path: Input) -> str | None:
+    name = _name(path).lower()
     if name.endswith(XML_SUFFIXES):
         return "xml"
     if name.endswith(JSONL_SUFFIXES):
@@ -31,10 +47,31 @@ def _kind(path: Path) -> str | None:
     return None
 
 
-def resolve_inputs(paths: Iterable[str | Path]) -> list[Path]:
+def _resolve_url(url: str) -> list[str]:
+    import fsspec
+
+    try:
+        fs, root = fsspec.core.url_to_fs(url)
+        if fs.isdir(root):
+            return sorted(fs.unstrip_protocol(f) for f in fs.find(root) if _kind(f))
+        if not fs.exists(root):
+            raise VdmineError("E010", path=url)
+    except (ImportError, ValueError) as exc:  # no fsspec driver installed for this protocol
+        raise VdmineError("E013", path=url, detail=exc) from None
+    except OSError as exc:
+        raise VdmineError("E011", path=url, detail=exc) from None
+    if _kind(url) is None:
+        raise VdmineError("E012", path=url)
+    return [url]
+
+
+def resolve_inputs(paths: Iterable[str | Path]) -> list[Input]:
     """Expand folders (sorted, recursive) and check every file exists and is readable."""
-    files: list[Path] = []
+    files: list[Input] = []
     for raw in paths:
+        if is_url(raw):
+            files.extend(_resolve_url(str(raw)))
+            continue
         p = Path(raw)
         if not p.exists():
             raise VdmineError("E010", path=p)
@@ -48,6 +85,21 @@ def resolve_inputs(paths: Iterable[str | Path]) -> list[Path]:
             raise VdmineError("E011", path=p, detail="permission denied")
         files.append(p)
     return files
+
+
+@contextmanager
+def open_input(f: Input) -> Iterator[IO[bytes]]:
+    """A binary stream of the file's content, decompressed when its name ends in .gz."""
+    if is_url(f):
+        import fsspec
+
+        raw = fsspec.open(str(f), "rb").open()
+    else:
+        raw = open(f, "rb")
+    try:
+        yield gzip_reader(raw) if _name(f).endswith(".gz") else raw
+    finally:
+        raw.close()
 
 
 def _str_list(value: object) -> list[str]:
@@ -102,12 +154,10 @@ def record_from_json(obj: dict, source: str) -> Record:
     )
 
 
-def iter_jsonl(path: str | Path) -> Iterator[Record | Quarantined]:
+def iter_jsonl(path: Input) -> Iterator[Record | Quarantined]:
     """Stream records from a JSONL file; bad lines (not UTF-8, not JSON, no pmid) are quarantined."""
-    path = Path(path)
-    label = f"jsonl:{path.name}"
-    opener = gzip.open if path.name.endswith(".gz") else open
-    with opener(path, "rb") as fh:
+    label = f"jsonl:{_name(path)}"
+    with open_input(path if is_url(path) else Path(path)) as fh:
         for lineno, raw in enumerate(fh, start=1):
             if not raw.strip():
                 continue
@@ -128,10 +178,14 @@ def iter_jsonl(path: str | Path) -> Iterator[Record | Quarantined]:
                 yield Quarantined(rid, where, "input", f"{type(exc).__name__}: {exc}", line[:500])
 
 
-def iter_files(files: Iterable[Path]) -> Iterator[Item]:
-    """Records from already-resolved files, in order."""
+def iter_files(files: Iterable[Input]) -> Iterator[Item]:
+    """Records from already-resolved files (paths or URLs), in order."""
     for f in files:
         if _kind(f) == "xml":
-            yield from iter_pubmed_xml(f)
+            if is_url(f):
+                with open_input(f) as fh:
+                    yield from iter_pubmed_xml(fh, name=f"xml:{_name(f)}")
+            else:
+                yield from iter_pubmed_xml(f)
         else:
             yield from iter_jsonl(f)

@@ -160,6 +160,11 @@ def _snippet(el: etree._Element) -> str:
         return ""
 
 
+def gzip_reader(raw: IO[bytes]) -> IO[bytes]:
+    """A decompressing reader over a binary .gz stream (ISA-L when available)."""
+    return _gzip.GzipFile(fileobj=raw, mode="rb") if _gzip is gzip else _gzip.IGzipFile(fileobj=raw, mode="rb")
+
+
 def iter_pubmed_xml(source: str | Path | bytes | IO[bytes], name: str | None = None) -> Iterator[Item]:
     """Yield records, deletions and quarantined items from PubMed XML, streaming.
 
