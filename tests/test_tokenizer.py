@@ -156,3 +156,22 @@ def test_chunk_cache_is_bounded_and_keeps_tokenizer_settings():
     assert len(tok._cache) + len(tok._old) <= 2 * (10 + 2 * 8)
     assert tok.prefix_search is not None and "e.g." in tok.rules  # the inner tokenizer's settings
     assert [t.text for t in tok("e.g. 20ng/mL.")] == ["e.g.", "20", "ng/mL", "."]
+
+
+def test_chunk_cache_on_random_whitespace_mixes():
+    """Seeded random texts built from the shapes that matter (runs of 1-4 spaces, tabs, line
+    breaks, no-break spaces, special cases, affixes), each tokenized after many others so that
+    cached and uncached runs meet in every order; with a big and a tiny (always rotating) cache."""
+    import random
+
+    rng = random.Random(20261123)
+    pieces = ["a", "b.", "(x)", "\n", " ", "  ", "   ", "    ", "\xa0", "\t", "e.g.", "20ng/mL.", "≥30"]
+    plain = make_tokenizer(spacy.blank("en"), cache=False)
+    big = make_tokenizer(spacy.blank("en"))
+    tiny = make_tokenizer(spacy.blank("en"))
+    tiny.max_entries = 5
+    for _ in range(5000):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 8)))
+        ref = _shape(plain(text))
+        assert _shape(big(text)) == ref, repr(text)
+        assert _shape(tiny(text)) == ref, repr(text)

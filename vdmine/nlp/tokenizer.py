@@ -133,12 +133,13 @@ class ChunkCachedTokenizer:
     def __call__(self, text: str) -> Doc:
         runs = _RUNS.findall(text)
         cache = self._cache
-        missing = [run for run in runs if run not in cache]
+        needed = _with_trimmed(runs)
+        missing = [run for run in needed if run not in cache]
         if missing:
-            self._admit(_with_trimmed(missing))
+            self._admit(missing)
             cache = self._cache
-            if any(run not in cache for run in runs):  # a new generation started mid-document
-                self._admit(_with_trimmed(runs))
+            if any(run not in cache for run in needed):  # a new generation started mid-document
+                self._admit(needed)
                 cache = self._cache
         words: list[str] = []
         spaced: list[int] = []
