@@ -294,3 +294,26 @@ def test_add_terms_and_block(nlp):
     doc = comp(comp.tokenizer("Chronic pain and pain in adults with neuromuscular disease."))
     got = [(sp.text, sp._.condition_source) for sp in doc.spans["conditions"]]
     assert got == [("Chronic pain", "lexicon"), ("neuromuscular disease", "gazetteer")]
+
+
+def test_site_and_qualifier_before_a_condition_give_the_site_concept(nlp):
+    # secondary/vitamindwiki_records.jsonl vdw:145 (systematic review of vitamin D and OA)
+    text = ("For knee radiographic OA as assessed by the Kellgren and Lawrence (KL) score, there was moderate evidence "
+            "showing that low levels of 25-(OH)D were associated with increased progression of radiographic OA.")
+    got = mentions(nlp, text)
+    assert ("knee radiographic OA", "knee osteoarthritis", "D020370", False, "lexicon") in got
+    # no site before the qualifier: plain osteoarthritis
+    assert ("OA", "osteoarthritis", "D010003", False, "lexicon") in got
+    # vdw:322 (a reference title): site word + qualifier + condition
+    got = mentions(nlp, "Le Goaziou MF, Bodier E, Souweine G, Moreau A, et al: Musculoskeletal chronic pains and Vitamin D deficiency")
+    assert ("Musculoskeletal chronic pains", "musculoskeletal pain") in [m[:2] for m in got]
+
+
+def test_qualifiers_are_data_and_need_a_known_site_term(nlp):
+    from vdmine.nlp.vocab import load_qualifiers
+
+    assert {"radiographic", "symptomatic", "severe", "early", "advanced", "painful"} <= load_qualifiers()
+    # vdw:327 (McAlindon 2013): the qualifier comes before the site and "with" is no site: knee OA, as before
+    got = mentions(nlp, "A 2-year randomized, placebo-controlled, double-blind, clinical trial involving 146 participants "
+                        "with symptomatic knee OA (mean age, 62.4 years [SD, 8.5]; 57 women [61%], 115 white race [79%]).")
+    assert [m[:2] for m in got] == [("knee OA", "knee osteoarthritis")]

@@ -11,12 +11,14 @@ import pyarrow as pa
 import pytest
 
 from evidence_testdata import make_tables, write_out_dir
-from vdmine.evidence.report import heatmap_png, md_escape, write_outputs, write_report
+from vdmine.evidence import report as report_mod
+from vdmine.evidence.report import heatmap_png, md_escape, question_topics, write_outputs, write_report
 from vdmine.store.schemas import TABLES
 
 pytestmark = pytest.mark.filterwarnings("ignore::FutureWarning")
 
-CONFIG = SimpleNamespace(query=SimpleNamespace(name="vitd_bone_pain", question="Does vitamin D relieve bone pain?",
+QUESTION = "Does vitamin D relieve bone pain in osteomalacia, knee osteoarthritis or tendinopathy?"
+CONFIG = SimpleNamespace(query=SimpleNamespace(name="vitd_bone_pain", question=QUESTION,
                                                pubmed='"vitamin D"[tiab] AND pain[tiab]'))
 
 
@@ -31,7 +33,7 @@ def test_report_content_and_citations(out):
     md = (out / "report.md").read_text()
     html = (out / "report.html").read_text()
     for text in (md, html):
-        assert "Does vitamin D relieve bone pain?" in text
+        assert QUESTION in text
         # one section per condition group, in the spirit of the seed
         for heading in ("Osteoarthritis", "Rheumatoid arthritis", "Chronic pain", "Osteomalacia", "Mechanisms", "Delivery", "Doses"):
             assert heading in text, heading
@@ -66,7 +68,8 @@ def test_untrusted_abstract_text_is_escaped(corpus, tmp_path):
             p["title"] = evil + " " + p["title"]
     findings = tables["findings"].to_pylist()
     for f in findings:
-        if f["pmid"] == "28859173":
+        # 28859173 lands in the "Other conditions" table (outcome shown), vdw:327 in a section (sentence quoted)
+        if f["pmid"] in ("28859173", "vdw:327"):
             f["sentence"] = f["sentence"] + " " + evil
             f["outcome"] = "pain <b>bold</b>"
     tables["papers"] = pa.Table.from_pylist(papers, schema=TABLES["papers"])
@@ -101,3 +104,57 @@ def test_empty_map_still_gives_a_report(tmp_path):
     assert "No findings were extracted." in md_path.read_text()
     assert heatmap_png(TABLES["evidence_map"].empty_table()) is None
     assert "<img" not in html_path.read_text()
+
+
+def _sections(md: str) -> list[str]:
+    """### headings of the "By condition" part, in order."""
+    part = md.split("## By condition", 1)[1].split("\n## ", 1)[0]
+    return re.findall(r"^### (.+)$", part, flags=re.M)
+
+
+def test_question_topics_longest_name_and_hierarchy():
+    # "knee osteoarthritis" -> its group; "musculoskeletal pain" wins over "pain"; abbreviations match case-sensitively
+    assert question_topics("Pain in knee osteoarthritis, RA and musculoskeletal pain?") == [
+        "pain", "osteoarthritis", "rheumatoid arthritis", "chronic pain"]
+    assert question_topics("a random question about ra") == []
+    assert question_topics(None) == []
+
+
+def test_sections_follow_the_question_then_the_cut_off(out):
+    md = (out / "report.md").read_text()
+    # bone pain -> chronic pain group, then osteomalacia and knee OA (-> osteoarthritis) in the question's order;
+    # the small groups the question does not name (RA: 2 papers, cancer pain: 1) go to the table at the end
+    assert _sections(md) == ["Chronic pain", "Osteomalacia", "Osteoarthritis", "Other conditions"]
+    assert "Named in the question but without any finding in this corpus: **tendinopathy**." in md
+    table = md.split("### Other conditions", 1)[1].split("\n## ", 1)[0]
+    # RA: two rows of one paper each (weight 2 each); the tie goes to the first by name
+    assert ("| Rheumatoid arthritis | 2 | serum 25(OH)D → disease activity | insufficient | "
+            "vdw:1 (secondary source), vdw:48 (secondary source) |") in table
+    assert "| Cancer pain | 1 |" in table and "https://pubmed.ncbi.nlm.nih.gov/28859173/" in table
+
+
+def test_every_group_is_a_section_or_a_table_line_and_the_cut_off_is_configurable(out, monkeypatch):
+    from vdmine.evidence.map import read_table
+
+    groups = {r["condition_group"] for r in read_table(out, "evidence_map").to_pylist()}
+    md = (out / "report.md").read_text()
+    listed = set(_sections(md)) | set(re.findall(r"^\| ([^|]+?) \| \d+ \|", md, flags=re.M))
+    assert {g[:1].upper() + g[1:] for g in groups} <= listed
+    # no question and no cut-off: every group gets a section, ordered by weight of evidence
+    cfg = dict(report_mod.settings(), sections=dict(report_mod.settings()["sections"], min_papers=1, min_decided=0))
+    monkeypatch.setattr(report_mod, "settings", lambda: cfg)
+    md_path, _ = write_report(out, None, {})
+    sections = _sections(md_path.read_text())
+    assert "Other conditions" not in sections and len(sections) == len(groups)
+    # RA: two observational papers (weight 4) > knee OA: one RCT (3) > osteomalacia: one cross-sectional (2)
+    assert sections.index("Rheumatoid arthritis") < sections.index("Osteoarthritis") < sections.index("Osteomalacia")
+
+
+def test_seed_claims_section_when_a_claims_file_is_given(out):
+    from vdmine.evidence.claims import DEFAULT_CLAIMS
+
+    md = write_report(out, CONFIG, {}, DEFAULT_CLAIMS)[0].read_text()
+    part = md.split("## Seed claims", 1)[1].split("\n## ", 1)[0]
+    # McAlindon's knee-OA RCT (vdw:327) contradicts the OA pain claim
+    assert "| oa\\_supplementation\\_pain | osteoarthritis / vitamin D supplementation / pain | benefit | contradicted |" in part
+    assert "## Seed claims" not in write_report(out, CONFIG, {})[0].read_text()

@@ -120,6 +120,12 @@ REAL_STATUSES = {
     "mechanism_ngf": "no evidence in corpus",
     "mechanism_gdnf": "no evidence in corpus",
     "tendinopathy_hydrogel": "no evidence in corpus",
+    # vdw:145 (systematic review): "For knee radiographic OA ... low levels of 25-(OH)D were associated with increased
+    # progression of radiographic OA" -- "knee radiographic OA" is knee osteoarthritis (site + qualifier + condition)
+    "oa_deficiency_severity": "reproduced",
+    # no sentence of the corpus names a function result of vitamin D supplementation in OA: McAlindon's RCT (vdw:327)
+    # says only "no differences in any of the secondary clinical end points" (greps in docs/seed_claims.md)
+    "oa_supplementation_function": "no evidence in corpus",
 }
 
 
@@ -139,6 +145,7 @@ def test_claims_on_the_real_corpus(corpus, tmp_path):
     # McAlindon's knee-OA RCT (vdw:327): "did not reduce knee pain" -> contradicted, with its pmid
     oa = res["oa_supplementation_pain"]
     assert oa["verdict"] == "no effect" and oa["opposing_pmids"] == ["vdw:327"] and not oa["supporting_pmids"]
+    assert res["oa_deficiency_severity"]["supporting_pmids"] == ["vdw:145"]
     # Schreuder's RCT (vdw:3, 150,000 IU) supports the CWP / musculoskeletal pain claim
     assert "vdw:3" in res["cwp_supplementation_pain"]["supporting_pmids"]
     # osteomalacia: vdw:105 / vdw:176 ("Low serum 25(OH) D level ... associated with ... osteomalacia") are found,

@@ -33,6 +33,12 @@ def rules() -> dict:
     return tomllib.loads(_text("verdict_rules.toml"))
 
 
+@lru_cache(maxsize=1)
+def report_settings() -> dict:
+    """Report layout: section cut-off, row and quote limits (report.toml)."""
+    return tomllib.loads(_text("report.toml"))
+
+
 @dataclass(frozen=True)
 class Hierarchy:
     parent: dict[str, str]

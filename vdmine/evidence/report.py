@@ -30,11 +30,12 @@ VERDICT_COLOURS = {
     "against": "#c62828",
     "insufficient": "#d7d7d7",
 }
-MAX_ROWS_PER_SECTION = 12
-MAX_QUOTES = 4
-MAX_DOSE_ROWS = 300
-HEATMAP_MAX_CONDITIONS = 20
-HEATMAP_MAX_OUTCOMES = 16
+UNSPECIFIED_TITLE = "Findings without a named condition"
+
+
+def settings() -> dict:
+    """Layout numbers (section cut-off, limits) from vdmine/evidence/report.toml."""
+    return data.report_settings()
 
 # ------------------------------------------------------------------------------ document model
 
@@ -220,9 +221,13 @@ def _num(x) -> str:
     return f"{x:,.0f}" if float(x).is_integer() else f"{x:,.1f}"
 
 
-def heatmap_png(emap: pa.Table) -> bytes | None:
-    """Condition x outcome grid coloured by verdict (the best-weighted exposure row of the cell),
-    annotated with the number of distinct papers over all exposures. None when the map is empty."""
+def heatmap_png(emap: pa.Table, group_order: list[str] | None = None) -> bytes | None:
+    """Condition group x outcome grid coloured by verdict (the best-weighted row of the cell),
+    annotated with the number of distinct papers over all its rows. None when the map is empty.
+
+    Rows are the groups of the report's sections (condition_hierarchy.tsv), so the picture and the
+    text agree. Rows follow ``group_order`` (the report's section order) when given, then the other
+    groups by papers; columns are the outcomes with the most papers (report.toml [heatmap])."""
     if emap.num_rows == 0:
         return None
     import matplotlib
@@ -232,13 +237,13 @@ def heatmap_png(emap: pa.Table) -> bytes | None:
     from matplotlib.colors import ListedColormap
     from matplotlib.patches import Patch
 
+    limits = settings()["heatmap"]
     cells: dict[tuple[str, str], dict] = {}
     for r in emap.to_pylist():
-        key = (r["condition"], r["outcome"])
-        total = r["weight_for"] + r["weight_against"] + r["weight_null"] + r["weight_mixed"]
+        key = (_group_of(r), r["outcome"])
         c = cells.setdefault(key, {"pmids": set(), "best": (-1.0, ""), "verdict": "insufficient"})
         c["pmids"].update(r["pmids"])
-        rank = (total, r["exposure"])
+        rank = (_row_weight(r), r["condition"] + "\t" + r["exposure"])
         if rank > c["best"]:
             c["best"], c["verdict"] = rank, r["verdict"]
     cond_papers: dict[str, set] = defaultdict(set)
@@ -246,8 +251,10 @@ def heatmap_png(emap: pa.Table) -> bytes | None:
     for (cond, outc), c in cells.items():
         cond_papers[cond] |= c["pmids"]
         out_papers[outc] |= c["pmids"]
-    conds = sorted(cond_papers, key=lambda k: (-len(cond_papers[k]), k == UNSPECIFIED, k))[:HEATMAP_MAX_CONDITIONS]
-    outs = sorted(out_papers, key=lambda k: (-len(out_papers[k]), k == UNSPECIFIED, k))[:HEATMAP_MAX_OUTCOMES]
+    first = [g for g in (group_order or []) if g in cond_papers]
+    rest = sorted((k for k in cond_papers if k not in first), key=lambda k: (-len(cond_papers[k]), k == UNSPECIFIED, k))
+    conds = (first + rest)[: int(limits["max_groups"])]
+    outs = sorted(out_papers, key=lambda k: (k == UNSPECIFIED, -len(out_papers[k]), k))[: int(limits["max_outcomes"])]
     order = list(VERDICT_COLOURS)
     grid = [[-1] * len(outs) for _ in conds]
     for i, cond in enumerate(conds):
@@ -269,13 +276,14 @@ def heatmap_png(emap: pa.Table) -> bytes | None:
                 colour = "white" if c["verdict"] in ("supports", "against") else "black"
                 ax.text(j, i, str(len(c["pmids"])), ha="center", va="center", fontsize=8, color=colour)
     ax.set_xticks(range(len(outs)), [o[:28] for o in outs], rotation=45, ha="right", fontsize=8)
-    ax.set_yticks(range(len(conds)), [c[:34] for c in conds], fontsize=8)
+    ylabels = ["(no named condition)" if c == UNSPECIFIED else c[:34] for c in conds]
+    ax.set_yticks(range(len(conds)), ylabels, fontsize=8)
     ax.set_xticks([x - 0.5 for x in range(1, len(outs))], minor=True)
     ax.set_yticks([y - 0.5 for y in range(1, len(conds))], minor=True)
     ax.grid(which="minor", color="#eeeeee", linewidth=0.8)
     ax.tick_params(which="minor", length=0)
     ax.set_xlabel("outcome")
-    ax.set_ylabel("condition")
+    ax.set_ylabel("condition group")
     ax.legend(
         handles=[Patch(facecolor=VERDICT_COLOURS[v], label=v) for v in order],
         loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, title="verdict", title_fontsize=8,
@@ -336,31 +344,197 @@ def _row_line(r: dict) -> list[Inline]:
         parts.append(f" Daily dose in these papers: {_num(r['iu_per_day_min'])}–{_num(r['iu_per_day_max'])} IU/day.")
     if r["bolus_iu"]:
         parts.append(" Bolus: " + ", ".join(_num(b) for b in r["bolus_iu"]) + " IU.")
-    parts.append(" Papers: ")
-    parts += cite_list(r["supporting_pmids"])
+    n = int(settings()["sections"]["max_pmids"])
+    if r["supporting_pmids"]:
+        parts.append(" Papers: ")
+        parts += cite_list(r["supporting_pmids"], n)
+    else:
+        parts.append(" Papers (no finding with a direction): ")
+        parts += cite_list(r["pmids"], n)
     if r["opposing_pmids"]:
         parts.append("; disagreeing: ")
-        parts += cite_list(r["opposing_pmids"])
+        parts += cite_list(r["opposing_pmids"], n)
     return parts
 
 
-def _condition_sections(doc: Doc, emap: pa.Table) -> None:
-    groups: dict[str, list[dict]] = defaultdict(list)
+def _group_of(r: dict) -> str:
+    return r.get("condition_group") or r["condition"] or UNSPECIFIED
+
+
+def _row_weight(r: dict) -> float:
+    return (r["weight_for"] or 0.0) + (r["weight_against"] or 0.0) + (r["weight_null"] or 0.0) + (r["weight_mixed"] or 0.0)
+
+
+def _row_rank(r: dict) -> tuple:
+    """Strongest rows first: named exposure and outcome, a verdict, then weight and papers."""
+    return (
+        UNSPECIFIED in (r["exposure"], r["outcome"]),
+        r["verdict"] == "insufficient",
+        -_row_weight(r),
+        -r["n_papers"],
+        -r["n_findings"],
+        r["condition"],
+        r["exposure"],
+        r["outcome"],
+    )
+
+
+@dataclass
+class Group:
+    """The rows of one condition group (a report section) and how much evidence they hold."""
+
+    name: str
+    rows: list[dict]
+    pmids: set[str]
+    weighed: set[str]  # papers whose findings carry a stance
+    weight: float  # summed design weight of ``weighed``
+    decided: int  # rows with a verdict other than insufficient
+    members: dict[str, set[str]]  # condition -> its papers
+
+    @property
+    def title(self) -> str:
+        return UNSPECIFIED_TITLE if self.name == UNSPECIFIED else self.name[:1].upper() + self.name[1:]
+
+
+def condition_groups(emap: pa.Table, design_of: dict[str, str | None]) -> dict[str, Group]:
+    """Evidence-map rows grouped by ``condition_group`` (the condition hierarchy)."""
+    from vdmine.evidence.verdict import design_weight
+
+    by: dict[str, list[dict]] = defaultdict(list)
     for r in emap.to_pylist():
-        groups[r["condition_group"] or r["condition"]].append(r)
-    papers_of = {g: {p for r in rows for p in r["pmids"]} for g, rows in groups.items()}
-    order = sorted(groups, key=lambda g: (g == UNSPECIFIED, -len(papers_of[g]), g))
-    for g in order:
-        rows = sorted(groups[g], key=lambda r: (-r["n_papers"], -r["n_findings"], r["condition"], r["exposure"], r["outcome"]))
-        title = "Findings without a named condition" if g == UNSPECIFIED else g[:1].upper() + g[1:]
-        doc.add(Heading(3, title))
-        doc.add(Para([f"{len(papers_of[g])} paper(s), {len(rows)} condition × exposure × outcome row(s)."]))
-        for r in rows[:MAX_ROWS_PER_SECTION]:
+        by[_group_of(r)].append(r)
+    out = {}
+    for name, rows in by.items():
+        rows.sort(key=_row_rank)
+        pmids = {p for r in rows for p in r["pmids"]}
+        weighed = {p for r in rows for p in (r["supporting_pmids"] or []) + (r["opposing_pmids"] or [])}
+        members: dict[str, set[str]] = defaultdict(set)
+        for r in rows:
+            members[r["condition"]] |= set(r["pmids"])
+        out[name] = Group(
+            name, rows, pmids, weighed, sum(design_weight(design_of.get(p)) for p in weighed),
+            sum(r["verdict"] != "insufficient" for r in rows), dict(members),
+        )
+    return out
+
+
+def _name_patterns() -> list[tuple[re.Pattern, str]]:
+    """(pattern, canonical condition) for every name the curated lexicon and the hierarchy know."""
+    from vdmine.nlp.vocab import load_lexicon
+
+    names: dict[tuple[str, bool], str] = {}
+    for t in load_lexicon():
+        names.setdefault((t.text if t.case_sensitive else t.text.lower(), t.case_sensitive), t.canonical)
+    hier = data.hierarchy()
+    for child, parent in hier.parent.items():
+        names.setdefault((child, False), child)
+        names.setdefault((parent, False), parent)
+    out = []
+    for (text, case_sensitive), canonical in names.items():
+        flags = 0 if case_sensitive else re.IGNORECASE
+        out.append((re.compile(r"(?<![\w-])" + re.escape(text) + r"(?![\w-])", flags), canonical))
+    return out
+
+
+def question_topics(question: str | None) -> list[str]:
+    """Condition groups the question names, in the order it names them.
+
+    Longest name wins where names overlap ("musculoskeletal pain", not "pain"); each name maps to
+    its group through the condition hierarchy ("knee osteoarthritis" -> osteoarthritis).
+    """
+    if not question:
+        return []
+    hits = []
+    for pattern, canonical in _name_patterns():
+        for m in pattern.finditer(question):
+            hits.append((m.start(), -(m.end() - m.start()), m.end(), canonical))
+    hits.sort()
+    taken_until, topics = -1, []
+    hier = data.hierarchy()
+    for start, _, end, canonical in hits:
+        if start < taken_until:
+            continue
+        taken_until = end
+        group = hier.group(canonical)
+        if group not in topics:
+            topics.append(group)
+    return topics
+
+
+def plan_sections(groups: dict[str, Group], topics: list[str]) -> tuple[list[Group], list[Group], list[str]]:
+    """(full sections in order, groups for the "Other conditions" table, topics without findings).
+
+    Cut-off and order are in report.toml [sections]; see docs/evidence_map.md."""
+    cfg = settings()["sections"]
+    by_lower = {name.lower(): g for name, g in groups.items()}
+    topic_groups = [by_lower[t.lower()] for t in topics if t.lower() in by_lower] if cfg.get("question_topics_first", True) else []
+    missing = [t for t in topics if t.lower() not in by_lower]
+    strongest = sorted(groups.values(), key=lambda g: (g.name == UNSPECIFIED, -g.weight, -len(g.pmids), g.name.lower()))
+    full = list(topic_groups)
+    table = []
+    for g in strongest:
+        if g in full:
+            continue
+        if len(g.pmids) >= int(cfg["min_papers"]) and g.decided >= int(cfg["min_decided"]):
+            full.append(g)
+        else:
+            table.append(g)
+    return full, table, missing
+
+
+def _condition_sections(doc: Doc, groups: dict[str, Group], topics: list[str]) -> None:
+    cfg = settings()["sections"]
+    full, table, missing = plan_sections(groups, topics)
+    n_topics = sum(g.name.lower() in {t.lower() for t in topics} for g in full)
+    intro = (
+        f"{len(full)} condition group(s) get a section and {len(table)} more are listed in the table at the end "
+        f"(conditions are grouped by vdmine/evidence/condition_hierarchy.tsv). A group gets a section when the question "
+        f"names it or when it has at least {cfg['min_papers']} papers and at least {cfg['min_decided']} row(s) with a verdict "
+        f"other than insufficient (vdmine/evidence/report.toml). "
+    )
+    if n_topics:
+        intro += f"The {n_topics} group(s) the question names come first, in its order; the others follow by weight of evidence "
+    else:
+        intro += "Sections are ordered by weight of evidence "
+    intro += "(summed design weight of the papers whose findings carry a stance)."
+    doc.add(Para([intro]))
+    if missing:
+        doc.add(Para(["Named in the question but without any finding in this corpus: ", Strong(", ".join(missing)), "."]))
+    topic_names = {t.lower() for t in topics}
+    for g in full:
+        max_rows = int(cfg["max_rows_topic"] if g.name.lower() in topic_names else cfg["max_rows"])
+        doc.add(Heading(3, g.title))
+        line = (
+            f"{len(g.pmids)} paper(s), {len(g.weighed)} with a weighed finding (evidence weight {g.weight:g}); "
+            f"{len(g.rows)} condition × exposure × outcome row(s), {g.decided} with a verdict other than insufficient."
+        )
+        if len(g.members) > 1:
+            parts = sorted(g.members.items(), key=lambda kv: (-len(kv[1]), kv[0]))
+            line += " Conditions: " + ", ".join(f"{c} ({len(p)})" for c, p in parts) + "."
+        doc.add(Para([line]))
+        for r in g.rows[:max_rows]:
             doc.add(Bullets([_row_line(r)]))
             if r["representative_sentence"]:
                 doc.add(Quote(r["representative_sentence"], cite(r["representative_pmid"])))
-        if len(rows) > MAX_ROWS_PER_SECTION:
-            doc.add(Para([f"{len(rows) - MAX_ROWS_PER_SECTION} smaller row(s) not shown; see the evidence_map table."]))
+        rest = g.rows[max_rows:]
+        if rest:
+            weak = sum(r["verdict"] == "insufficient" or UNSPECIFIED in (r["exposure"], r["outcome"]) for r in rest)
+            doc.add(Para([f"{len(rest)} more row(s) ({weak} of them insufficient or without a named exposure/outcome) "
+                          "are in the evidence_map table."]))
+    if table:
+        doc.add(Heading(3, "Other conditions"))
+        doc.add(Para(["Groups below the cut-off, strongest first: the strongest row of each, its verdict and the papers."]))
+        t = Table(["condition", "papers", "strongest row", "verdict", "pmids"], [])
+        n = int(cfg["max_table_pmids"])
+        for g in table:
+            name = g.title
+            others = sorted(c for c in g.members if c.lower() != g.name.lower())
+            if others:
+                name += " (incl. " + ", ".join(others) + ")"
+            top = g.rows[0]
+            t.rows.append([[name], [str(len(g.pmids))], [f"{top['exposure']} → {top['outcome']}"], [top["verdict"]],
+                           cite_list(sorted(g.pmids, key=data.pmid_key), n)])
+        doc.add(t)
 
 
 def _sentence_section(doc: Doc, table: pa.Table, key: str, keep, describe) -> None:
@@ -375,34 +549,54 @@ def _sentence_section(doc: Doc, table: pa.Table, key: str, keep, describe) -> No
         rows = sorted(groups[name], key=lambda r: (not r.get("vitd_in_sentence", True), data.pmid_key(r["pmid"]), r["sent_idx"]))
         pmids = sorted({r["pmid"] for r in rows}, key=data.pmid_key)
         doc.add(Bullets([[Strong(name), f": {len(rows)} sentence(s) in {len(pmids)} paper(s)" + describe(rows) + ": "] + cite_list(pmids)]))
-        for r in rows[:MAX_QUOTES]:
+        for r in rows[: int(settings()["sentences"]["max_quotes"])]:
             doc.add(Quote(r["sentence"], cite(r["pmid"])))
 
 
 def _dose_table(doc: Doc, doses: pa.Table) -> None:
-    rows = [d for d in doses.to_pylist()]
-    rows.sort(key=lambda d: (d["iu_per_day"] is None and d["bolus_iu"] is None, data.pmid_key(d["pmid"]), d["sent_idx"], d["start_char"] or 0))
-    if not rows:
+    """Vitamin D doses with an IU figure, one line per distinct dose per paper (a dose repeated in the
+    methods, results and conclusions is one line); mentions without an IU figure are counted."""
+    all_rows = doses.to_pylist()
+    if not all_rows:
         doc.add(Para(["No dose was extracted."]))
         return
-    table = Table(["compound", "regimen", "frequency", "IU/day", "bolus IU", "route", "duration (days)", "as written", "pmid"], [])
-    for d in rows[:MAX_DOSE_ROWS]:
-        table.rows.append(
-            [
-                [d["compound"] or ""],
-                [d["regimen"] or ""],
-                [d["frequency"] or ""],
-                [_num(d["iu_per_day"])],
-                [_num(d["bolus_iu"])],
-                [d["route"] or ""],
-                [_num(d["duration_days"])],
-                [d["text"] or ""],
-                cite(d["pmid"]),
-            ]
-        )
-    doc.add(table)
-    if len(rows) > MAX_DOSE_ROWS:
-        doc.add(Para([f"{len(rows) - MAX_DOSE_ROWS} more dose row(s) in the doses table."]))
+    fields = ("compound", "regimen", "frequency", "iu_per_day", "bolus_iu", "route", "duration_days")
+    seen, rows = set(), []
+    for d in sorted(all_rows, key=lambda d: (data.pmid_key(d["pmid"]), d["sent_idx"], d["start_char"] or 0)):
+        if d["iu_per_day"] is None and d["bolus_iu"] is None:
+            continue
+        key = (d["pmid"],) + tuple(d[f] for f in fields)
+        if key not in seen:
+            seen.add(key)
+            rows.append(d)
+    without = sum(d["iu_per_day"] is None and d["bolus_iu"] is None for d in all_rows)
+    max_rows = int(settings()["doses"]["max_rows"])
+    doc.add(Para([f"{len(rows)} distinct vitamin D dose(s) with an IU figure in {len({d['pmid'] for d in rows})} paper(s), "
+                  "by paper; a dose repeated in one abstract is listed once."]))
+    if rows:
+        table = Table(["compound", "regimen", "frequency", "IU/day", "bolus IU", "route", "duration (days)", "as written", "pmid"], [])
+        for d in rows[:max_rows]:
+            table.rows.append(
+                [
+                    [d["compound"] or ""],
+                    [d["regimen"] or ""],
+                    [d["frequency"] or ""],
+                    [_num(d["iu_per_day"])],
+                    [_num(d["bolus_iu"])],
+                    [d["route"] or ""],
+                    [_num(d["duration_days"])],
+                    [d["text"] or ""],
+                    cite(d["pmid"]),
+                ]
+            )
+        doc.add(table)
+    notes = []
+    if len(rows) > max_rows:
+        notes.append(f"{len(rows) - max_rows} more dose(s) are in the doses table.")
+    if without:
+        notes.append(f"{without} dose mention(s) without an IU figure (other compounds, or units that do not convert) are in the doses table.")
+    if notes:
+        doc.add(Para([" ".join(notes)]))
 
 
 def build_report(out_dir: Path, config=None, counts: dict | None = None, claims_path: str | Path | None = None) -> tuple[Doc, bytes | None]:
@@ -419,6 +613,7 @@ def build_report(out_dir: Path, config=None, counts: dict | None = None, claims_
 
         mech, deliv = mechanism_and_delivery_rows(papers, findings, read_table(out_dir, "conditions"))
     c = _counts(out_dir, counts or {}, papers, findings)
+    design_of = dict(zip(papers.column("pmid").to_pylist(), papers.column("study_design").to_pylist()))
     query = getattr(config, "query", None)
     name = getattr(query, "name", "") or "query"
     doc = Doc(f"vdmine evidence report: {name}")
@@ -451,18 +646,22 @@ def build_report(out_dir: Path, config=None, counts: dict | None = None, claims_
         )
     )
 
-    png = heatmap_png(emap)
+    groups = condition_groups(emap, design_of)
+    topics = question_topics(getattr(query, "question", None))
+    png = heatmap_png(emap, [g.name for g in plan_sections(groups, topics)[0]])
     doc.add(Heading(2, "Evidence map"))
     if png:
-        doc.add(Image(png, "Heatmap: conditions (rows) by outcomes (columns), coloured by verdict, annotated with the number of papers"))
-        doc.add(Para([f"Top {HEATMAP_MAX_CONDITIONS} conditions × {HEATMAP_MAX_OUTCOMES} outcomes by number of papers; a cell shows the verdict of its best-weighted exposure and the papers over all exposures."]))
+        doc.add(Image(png, "Heatmap: condition groups (rows) by outcomes (columns), coloured by verdict, annotated with the number of papers"))
+        hm = settings()["heatmap"]
+        doc.add(Para([f"Up to {hm['max_groups']} condition groups, in the order of the sections below, × the {hm['max_outcomes']} outcomes with the most papers; "
+                      "a cell is coloured by the verdict of its best-weighted row and shows the number of papers over all its rows."]))
     else:
         doc.add(Para(["No findings yet: the evidence map is empty."]))
 
     if claims_path:
         from vdmine.evidence.claims import check_claims
 
-        doc.add(Heading(2, "Claims of the seed document"))
+        doc.add(Heading(2, "Seed claims"))
         rows = check_claims(out_dir, claims_path)
         t = Table(["id", "claim", "expected", "status", "supporting", "disagreeing"], [])
         for r in rows:
@@ -471,7 +670,7 @@ def build_report(out_dir: Path, config=None, counts: dict | None = None, claims_
 
     doc.add(Heading(2, "By condition"))
     if emap.num_rows:
-        _condition_sections(doc, emap)
+        _condition_sections(doc, groups, topics)
     else:
         doc.add(Para(["No findings were extracted."]))
 

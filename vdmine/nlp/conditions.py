@@ -10,10 +10,13 @@ Per document:
    AbbreviationDetector) resolve to the long form's concept everywhere in the abstract
    (source 'abbreviation'); a curated abbreviation the abstract defines as something else
    ("MS" = mass spectrometry) is dropped;
-3. overlaps: the longest span wins ("knee osteoarthritis" over "osteoarthritis");
-4. when the base pipeline has a statistical NER (e.g. en_ner_bc5cdr_md), its DISEASE entities that
+3. a body site and clinical qualifiers before a condition ("knee radiographic OA") give the
+   site-specific concept when site + condition is a known term ("knee OA"); qualifiers are data
+   (``lexicons/condition_qualifiers.tsv``);
+4. overlaps: the longest span wins ("knee osteoarthritis" over "osteoarthritis");
+5. when the base pipeline has a statistical NER (e.g. en_ner_bc5cdr_md), its DISEASE entities that
    no rule span overlaps are added (source 'model');
-5. each mention gets ``negated`` from :mod:`vdmine.nlp.negation`.
+6. each mention gets ``negated`` from :mod:`vdmine.nlp.negation`.
 
 Results: ``doc.spans["conditions"]``; span ``label_`` = canonical name, ``kb_id_`` = MeSH id,
 ``span._.condition_source`` and ``span._.condition_negated``.
@@ -30,7 +33,7 @@ from spacy.tokens import Doc, Span
 from spacy.util import filter_spans
 
 from vdmine.nlp import negation
-from vdmine.nlp.vocab import Term, load_lexicon, load_vocabulary
+from vdmine.nlp.vocab import Term, load_lexicon, load_qualifiers, load_vocabulary
 
 SPAN_KEY = "conditions"
 MODEL_LABELS = frozenset({"DISEASE"})
@@ -38,6 +41,8 @@ SOURCE_RANK = {"abbreviation": 0, "lexicon": 1, "gazetteer": 2, "medic": 3, "mes
 _MATCH_KEY = "VDMINE_CONDITION"
 # Function words that make a long form a phrase *about* a disease rather than the disease itself.
 _PREPOSITIONS = frozenset({"of", "for", "in", "on", "to", "by", "from", "against", "after"})
+MAX_QUALIFIERS = 3  # qualifier words allowed between a site and its condition
+MAX_SITE_TOKENS = 2  # "knee", "lumbar spine"
 
 for _name in ("condition_source", "condition_negated"):
     if not Span.has_extension(_name):
@@ -59,6 +64,7 @@ class ConditionMatcher:
         self.terms: dict[str, Term] = {}  # lower-cased token key -> term
         self.abbrevs: dict[str, Term] = {}  # exact text -> term
         self.blocked: set[str] = set()
+        self.qualifiers = load_qualifiers()
         self.add_terms(load_lexicon())
         for path in vocabularies:
             self.add_terms(load_vocabulary(path))
@@ -171,6 +177,28 @@ class ConditionMatcher:
             return max(inside, key=lambda x: x[0])[1]
         return None
 
+    def _site_qualified(self, doc: Doc, found: dict[tuple[int, int], Term]) -> dict[tuple[int, int], Term]:
+        """"knee radiographic OA" -> knee osteoarthritis: site + qualifiers + condition, where site +
+        condition (surface or canonical name) is a known term of the vocabularies. Only adds candidate
+        spans; the longest-span rule then prefers them over the bare condition."""
+        out: dict[tuple[int, int], Term] = {}
+        for (s, e), term in found.items():
+            q = s
+            while q > 0 and s - q < MAX_QUALIFIERS and doc[q - 1].lower_ in self.qualifiers:
+                q -= 1
+            if q == s:
+                continue
+            tails = (_key(doc[s:e]), " ".join(term.canonical.lower().split()))
+            for n in range(MAX_SITE_TOKENS, 0, -1):
+                if q - n < 0 or not all(t.is_alpha for t in doc[q - n : q]):
+                    continue
+                site = _key(doc[q - n : q])
+                hit = next((self.terms[k] for k in (f"{site} {t}" for t in tails) if k in self.terms and k not in self.blocked), None)
+                if hit is not None and hit.canonical != term.canonical:
+                    out[(q - n, e)] = Term(doc[q - n : e].text, hit.canonical, hit.mesh_id, hit.source)
+                    break
+        return out
+
     def __call__(self, doc: Doc) -> Doc:
         found = self._rule_matches(doc)
         abbr, defined = self._abbreviations(doc, found)
@@ -185,6 +213,7 @@ class ConditionMatcher:
             old = found.get(span_key)
             if old is None or SOURCE_RANK[term.source] < SOURCE_RANK[old.source]:
                 found[span_key] = term
+        found.update(self._site_qualified(doc, found))
         spans = []
         for (s, e), term in found.items():
             sp = Span(doc, s, e, label=term.canonical, kb_id=term.mesh_id or "")

@@ -114,6 +114,15 @@ def load_lexicon(name_or_path: str = "conditions") -> tuple[Term, ...]:
     return tuple(terms)
 
 
+@lru_cache(maxsize=1)
+def load_qualifiers() -> frozenset[str]:
+    """Clinical qualifiers allowed between a body site and a condition (``lexicons/condition_qualifiers.tsv``)."""
+    raw = resources.files("vdmine.nlp").joinpath("lexicons/condition_qualifiers.tsv").read_text("utf-8")
+    return frozenset(
+        line.split("\t")[0].strip().lower() for line in raw.splitlines() if line.strip() and not line.startswith("#")
+    )
+
+
 def lexicon_concepts(name_or_path: str = "conditions") -> list[dict]:
     """The raw concept entries of the curated lexicon (for tests and docs)."""
     return [json.loads(ln) for ln in _read_lexicon_text(name_or_path).splitlines() if ln.strip()]
