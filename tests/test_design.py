@@ -74,3 +74,65 @@ def test_pico_sample_size_dev(nlp, shared):
     res = eval_pico(_nlp(), shared / "bench/pico_corpus/pico_corpus_brat_annotated_files.tar.gz")
     assert res["dev"]["exact_any"] >= 0.70
     assert res["test"]["exact_any"] >= 0.65
+
+
+def _corpus_texts(shared, names, limit=None):
+    from itertools import islice
+
+    from vdmine.pubmed.sources import iter_jsonl
+    from vdmine.records import Record
+
+    out = []
+    for name in names:
+        out += [r.text for r in islice(iter_jsonl(shared / "corpus" / name), limit) if isinstance(r, Record)]
+    return out
+
+
+def test_design_shortcuts_are_exact(shared, monkeypatch):
+    """Prefix-tree word lists, required-literal skips and start positions change no design cue and
+    no sample size: compared with flat alternations and every pattern run everywhere."""
+    from vdmine.nlp import design
+
+    texts = _corpus_texts(shared, ["vitd_pain.jsonl", "vitd_other.jsonl", "secondary/vitamindwiki_records.jsonl",
+                                   "evidence_inference_vitd_ico.jsonl", "offtopic.jsonl"], limit=1200)
+    titles = [t.split("\n", 1)[0] for t in texts]
+    fast = [(design.text_design(ti, t), design.sample_size(t)) for ti, t in zip(titles, texts)]
+    reference = design._Cues(tries=False)
+    reference.fast = False
+    monkeypatch.setattr(design, "cues", lambda: reference)
+    slow = [(design.text_design(ti, t), design.sample_size(t)) for ti, t in zip(titles, texts)]
+    assert fast == slow
+    assert sum(s is not None for _, s in fast) > 500 and sum(d is not None for d, _ in fast) > 1000
+
+
+def test_fold_matches_ignorecase():
+    """Two characters re.IGNORECASE treats as equal fold to the same character, one for one."""
+    import re
+
+    from vdmine.nlp.prefilter import _POST, fold
+
+    specials = {ch for ch in _POST} | {"\u0130", "\u212a", "\u017f", "\u0131"}
+    for cp in list(range(0x3000)) + [ord(c) for c in specials]:
+        if 0xD800 <= cp <= 0xDFFF:
+            continue
+        c = chr(cp)
+        assert len(fold(c)) == 1
+        rx = re.compile(re.escape(c), re.I)
+        for other in {c.lower()[:1], c.upper()[:1], c.swapcase()[:1], *specials}:
+            if rx.fullmatch(other):
+                assert fold(other) == fold(c), (hex(cp), other)
+    assert fold("RANDOMİZED ſtudy") == "randomized study"
+
+
+def test_prefix_tree_keeps_alternation_order():
+    import re
+
+    from vdmine.nlp.prefilter import trie_alternation
+
+    words = ["elderly subjects", "enroll", "elderly", "enrol", "men", "members"]
+    tree = re.compile(trie_alternation(words), re.I)
+    flat = re.compile("(?:" + "|".join(map(re.escape, words)) + ")", re.I)
+    for text in ["Elderly subjects", "elderly", "enrolled", "enrol", "members", "MEN", "women"]:
+        assert [m.span() for m in tree.finditer(text)] == [m.span() for m in flat.finditer(text)]
+    # "enroll" before "enrolled" cannot be kept as a tree without the \b that follows: flat
+    assert trie_alternation(["enroll", "enrol", "enrolled"]) == "(?:enroll|enrol|enrolled)"

@@ -100,3 +100,29 @@ def test_gold_sets_meet_target(nlp):
 
     assert eval_gold(nlp, GOLD)["amount_unit_frequency_accuracy"] >= 0.90
     assert eval_gold(nlp, HELDOUT)["amount_unit_frequency_accuracy"] >= 0.85
+
+
+def test_dose_shortcuts_are_exact(nlp, shared):
+    """Required-literal skips, start positions and the frequency cache change no dose row."""
+    from itertools import islice
+
+    from vdmine.nlp import doses
+    from vdmine.pubmed.sources import iter_jsonl
+    from vdmine.records import Record
+
+    texts = []
+    for name in ("vitd_pain.jsonl", "evidence_inference_vitd_ico.jsonl", "secondary/vitamindwiki_records.jsonl",
+                 "vitd_other.jsonl", "offtopic.jsonl"):
+        texts += [r.text for r in islice(iter_jsonl(shared / "corpus" / name), 400) if isinstance(r, Record)]
+    tagger, d = nlp.get_pipe("vdmine_doses"), doses.data()
+    fast, slow = [], []
+    try:
+        for doc in nlp.pipe(texts):
+            d.fast = True
+            fast.append(doses.rows(tagger(doc), "t"))
+            d.fast = False
+            slow.append(doses.rows(tagger(doc), "t"))
+    finally:
+        d.fast = True
+    assert fast == slow
+    assert sum(map(len, fast)) > 1000

@@ -30,6 +30,7 @@ from pathlib import Path
 from spacy.language import Language
 from spacy.tokens import Doc
 
+from vdmine.nlp import prefilter as pf
 from vdmine.nlp.docs import doc_text
 from vdmine.nlp.doses import number_words, words_to_int
 
@@ -46,8 +47,10 @@ if not Doc.has_extension("vdmine_design_done"):
 class _Cues:
     """design_cues.json, compiled once per process."""
 
-    def __init__(self) -> None:
+    def __init__(self, tries: bool = True) -> None:
+        """``tries=False`` builds the word alternations flat (the reference the tests compare with)."""
         raw = json.loads((LEX / "design_cues.json").read_text(encoding="utf-8"))
+        alt = pf.trie_alternation if tries else (lambda ws, boundary_after=False: "(?:" + "|".join(re.escape(x) for x in ws) + ")")
         self.designs = raw["designs"]
         self.pub_types = [(pt.lower(), target) for pt, target in raw["pub_type_priority"]]
         self.override = raw["pub_type_text_override"]
@@ -56,19 +59,20 @@ class _Cues:
         self.human = re.compile(raw["human_cue"], re.I)
         ss = raw["sample_size"]
         words = sorted(number_words(), key=len, reverse=True)
-        w = "(?:" + "|".join(words) + ")"
+        # word lists as prefix trees (same matches, far fewer alternatives tried per position)
+        w = alt(words)
         num = rf"(?P<n>\d{{1,3}}(?:,\d{{3}})+|\d+|{w}(?:[\s-]+(?:and[\s-]+)?{w})*)"
-        noun = "(?:" + "|".join(re.escape(n) for n in sorted(ss["nouns"], key=len, reverse=True)) + r")\b"
-        vr = "(?:" + "|".join(re.escape(v) for v in ss["verbs_randomized"]) + r")\b"
-        ve = "(?:" + "|".join(re.escape(v) for v in ss["verbs_enrolled"]) + r")\b"
+        noun = alt(sorted(ss["nouns"], key=len, reverse=True), boundary_after=True) + r"\b"
+        vr = alt(ss["verbs_randomized"], boundary_after=True) + r"\b"
+        ve = alt(ss["verbs_enrolled"], boundary_after=True) + r"\b"
         gap = r"(?:[^.;\d]{0,70}?\s)?"  # adjectives: "overweight/obese, vitamin D-deficient"
         # may hold a bracketed definition with numbers: "adults (25(OH)D <= 50 nmol/L)", no bare numbers
         gapd = r"(?:(?:[^.;\d()\[\]]|\((?:[^()]|\([^()]*\)){0,80}\)|\[(?:[^\[\]]|\[[^\[\]]*\]){0,60}\]|\d+(?:[-–]\d+)?-(?:y|yr|year|month|week)s?-old){0,110}?\s)?"  # "6-8-y-old"
         be = r"(?:were|was|had been|have been|are|being|will be|would be)\s+(?:\w+\s+){0,2}?"
-        intro = "(?:" + "|".join(re.escape(v) for v in ss["intro_before"]) + r")"
+        intro = alt(ss["intro_before"])
         pre = r"(?<![\w.,])"
-        vr_words = [v.casefold() for v in ss["verbs_randomized"]]
-        # (priority, pattern, prefilter): the prefilter is words of which the case-folded text must
+        vr_words = [pf.fold(v) for v in ss["verbs_randomized"]]
+        # (priority, pattern, prefilter): the prefilter is words of which the folded text must
         # hold one, or a cheap regex, or None. It is a necessary condition of a match, so skipping
         # a pattern whose prefilter fails is exact; it saves most of the time on abstracts without
         # "total", "randomized" or "(n =".
@@ -97,6 +101,19 @@ class _Cues:
             r"times|fold|sessions|visits|doses?|trials|studies|articles|rcts|centers|centres|sites|hospitals|countries)\b",
             re.I,
         )
+        # Exact shortcuts read off each pattern (see vdmine.nlp.prefilter): the literals a match
+        # must contain, and where a match can begin. ``fast = False`` runs every pattern everywhere
+        # (the tests compare both ways).
+        self.fast = True
+        self.title_req = [pf.checker(rx) for _, rx in self.title]
+        self.text_req = [pf.checker(rx) for _, rx in self.text]
+        self.human_req = pf.checker(self.human)
+        self.text_starts = [pf.useful_starts(rx) for _, rx in self.text]
+        self.human_starts = pf.useful_starts(self.human)
+        self.sample_req = [pf.checker(rx) for _, rx, _ in self.sample]
+        # start positions pay off only for patterns re cannot scan for quickly; one-character
+        # starts ("(", "a") are left to re
+        self.sample_starts = [pf.useful_starts(rx) for _, rx, _ in self.sample]
 
 
 @lru_cache(maxsize=1)
@@ -107,16 +124,28 @@ def cues() -> _Cues:
 def _title(doc: Doc) -> str:
     try:
         first = next(iter(doc.sents))
-        return first.text
+        return doc_text(doc)[first.start_char: first.end_char]  # = first.text, without re-joining tokens
     except (StopIteration, ValueError):
         return doc_text(doc).split("\n", 1)[0]
 
 
-def text_design(title: str, text: str) -> tuple[str, str] | None:
-    """(design, cue words) from the title, else the abstract; None when no cue is found."""
+def text_design(title: str, text: str, folded: str | None = None) -> tuple[str, str] | None:
+    """(design, cue words) from the title, else the abstract; None when no cue is found.
+
+    ``folded`` is ``prefilter.fold(text)`` if the caller has it already."""
     c = cues()
-    human = bool(c.human.search(text))
-    for design, rx in c.title:
+    fast = c.fast
+    if fast:
+        folded = pf.fold(text) if folded is None else folded
+        ftitle = pf.fold(title)
+        cache: dict = {}  # start positions per text, shared by the cues
+        human = bool((c.human_req is None or c.human_req(folded))
+                     and pf.search(c.human, text, folded, c.human_starts, cache))
+    else:
+        human = bool(c.human.search(text))
+    for i, (design, rx) in enumerate(c.title):
+        if fast and c.title_req[i] is not None and not c.title_req[i](ftitle):
+            continue  # a literal every match needs is missing: no match
         m = rx.search(title)
         if m:
             if design == "animal" and human:
@@ -126,8 +155,13 @@ def text_design(title: str, text: str) -> tuple[str, str] | None:
                 if rct:
                     return "randomized controlled trial", rct.group(0)
             return design, m.group(0)
-    for design, rx in c.text:
-        m = rx.search(text)
+    for i, (design, rx) in enumerate(c.text):
+        if fast:
+            if c.text_req[i] is not None and not c.text_req[i](folded):
+                continue
+            m = pf.search(rx, text, folded, c.text_starts[i], cache)
+        else:
+            m = rx.search(text)
         if m:
             if design in {"animal", "in vitro"} and human:
                 continue
@@ -135,20 +169,34 @@ def text_design(title: str, text: str) -> tuple[str, str] | None:
     return None
 
 
-def sample_size(text: str) -> tuple[int, str] | None:
-    """(total participants, evidence span) or None."""
+def sample_size(text: str, folded: str | None = None) -> tuple[int, str] | None:
+    """(total participants, evidence span) or None. ``folded`` = ``prefilter.fold(text)`` if known."""
     c = cues()
     best = None
-    folded = text.casefold()  # superset of what re.I matches: safe for the word prefilters
-    for prio, rx, needs in c.sample:
+    folded = pf.fold(text) if folded is None else folded  # what re.I matches folds alike
+    fast = c.fast
+    cand_cache: dict = {}
+    for i, (prio, rx, needs) in enumerate(c.sample):
         if best is not None and prio > best[0]:
             break
         if needs is not None:
-            if isinstance(needs, list) and not any(w in folded for w in needs):
+            if isinstance(needs, list) and not any(w in folded for w in needs):  # words are folded
                 continue
             if isinstance(needs, re.Pattern) and not needs.search(text):
                 continue
-        for m in rx.finditer(text):
+        matches = rx.finditer(text)
+        if fast:
+            if c.sample_req[i] is not None and not c.sample_req[i](folded):
+                continue  # a literal every match needs is missing
+            st = c.sample_starts[i]
+            if st is not None:  # try the pattern only where a match can begin
+                key = (st.lits, st.digit, st.after_nonword)
+                if key not in cand_cache:
+                    cand_cache[key] = pf.positions(st, text, folded)
+                cand = cand_cache[key]
+                if cand is not None:
+                    matches = pf.finditer(rx, text, cand)
+        for m in matches:
             n = words_to_int(m.group("n"))
             if n is None or n < 2 or n > 5_000_000:
                 continue
@@ -175,8 +223,10 @@ class DesignCues:
 
     def __call__(self, doc: Doc) -> Doc:
         title = _title(doc)
-        doc._.vdmine_design_cues = text_design(title, doc_text(doc))
-        doc._.vdmine_sample_size = sample_size(doc_text(doc))
+        text = doc_text(doc)
+        folded = pf.fold(text)
+        doc._.vdmine_design_cues = text_design(title, text, folded)
+        doc._.vdmine_sample_size = sample_size(text, folded)
         doc._.vdmine_design_done = True
         return doc
 

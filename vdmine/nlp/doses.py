@@ -29,6 +29,7 @@ from spacy.language import Language
 from spacy.tokens import Doc
 
 from vdmine.nlp import exposures as _exposures
+from vdmine.nlp import prefilter as pf
 from vdmine.nlp.docs import doc_text
 
 SPAN_KEY = "vdmine_doses"
@@ -96,6 +97,7 @@ class _Freq:
     regex: re.Pattern
     label: str
     period: str  # days per dose: number, expression of n, or "single"
+    req: object = None  # prefilter.checker(regex): literals a match needs, or None
 
 
 class _Data:
@@ -154,6 +156,15 @@ class _Data:
         self.close_paren = re.compile(r"[^()\[\]]{0,30}?[)\]]")
         self.group_gap = re.compile(r"^\s?[,;]?\s?(?:or|and|to|versus|vs\.?|[-–—/])?\s?(?:,\s?)?(?:or\s|and\s)?$", re.IGNORECASE)
         self.word = re.compile(r"[A-Za-zα-ωΑ-Ω0-9][\w\-+]*|[(),:;=+–\[\]-]")
+        # Exact shortcuts (vdmine.nlp.prefilter): skip a pattern whose required literals are
+        # missing, try the dose pattern only where a number can start. ``fast = False`` turns
+        # them off (the tests compare both ways).
+        self.fast = True
+        for f in self.freqs:
+            f.req = pf.checker(f.regex)
+        self.dose_starts = pf.starts(self.dose)
+        self.duration_req = pf.checker(self.duration)
+        self.route_req = [pf.checker(rx) for rx, _, _ in self.routes]
 
     def unit_of(self, raw: str) -> tuple[str, float | None]:
         raw = raw.strip()
@@ -204,9 +215,38 @@ def find_frequency(text: str, first: bool = True, anchored: bool = False) -> tup
     ``first`` picks the earliest match, else the last one; ``anchored`` requires it at the start.
     """
     d = data()
+    if not d.fast:
+        return _find_frequency(text, first, anchored, False)
+    return _find_frequency_cached(text, bool(first), bool(anchored))
+
+
+@lru_cache(maxsize=8192)
+def _find_frequency_cached(text: str, first: bool, anchored: bool):
+    """Short windows ("/day", " of ", " daily for 8 weeks") recur across doses and documents."""
+    return _find_frequency(text, first, anchored, True)
+
+
+def _find_frequency(text: str, first: bool, anchored: bool, fast: bool):
+    d = data()
     best = None
+    if fast:
+        folded = pf.fold(text)
+        ws = len(text) - len(text.lstrip())
     for f in d.freqs:
-        for m in f.regex.finditer(text):
+        matches = f.regex.finditer(text)
+        if fast:
+            if f.req is not None and not f.req(folded):
+                continue  # a literal every match of this row needs is missing
+            if anchored:
+                # only the leftmost match counts, and only if it starts in the leading
+                # whitespace: try those positions in order
+                m = None
+                for p in range(ws + 1):
+                    m = f.regex.match(text, p)
+                    if m is not None:
+                        break
+                matches = (m,) if m is not None else ()
+        for m in matches:
             if anchored and text[: m.start()].strip():
                 break
             if m.start() > 0 and (text[m.start() - 1].isalnum()) and not text[m.start()] in "/·":
@@ -234,6 +274,8 @@ def find_frequency(text: str, first: bool = True, anchored: bool = False) -> tup
 def find_duration(text: str, last: bool = False) -> float | None:
     """Treatment duration in days from 'for 12 weeks', 'over 6 months', 'a 12-week trial'."""
     d = data()
+    if d.fast and d.duration_req is not None and not d.duration_req(pf.fold(text)):
+        return None
     matches = list(d.duration.finditer(text))
     if not matches:
         return None
@@ -253,16 +295,23 @@ def find_route(pre: str, after: str) -> str | None:
             m = rx.match(after.lstrip())
             if m:
                 return route
+    fast = d.fast
+    f_after = pf.fold(after) if fast else ""
+    f_pre = pf.fold(pre) if fast else ""
     best_after = None
-    for rx, route, where in d.routes:
+    for (rx, route, where), req in zip(d.routes, d.route_req):
         if where != "window":
+            continue
+        if fast and req is not None and not req(f_after):
             continue
         m = rx.search(after)
         if m and (best_after is None or m.start() < best_after[0]):
             best_after = (m.start(), route)
     best_pre = None
-    for rx, route, where in d.routes:
+    for (rx, route, where), req in zip(d.routes, d.route_req):
         if where != "window":
+            continue
+        if fast and req is not None and not req(f_pre):
             continue
         for m in rx.finditer(pre):
             if best_pre is None or m.start() > best_pre[0]:
@@ -299,7 +348,12 @@ class DoseTagger:
     def _candidates(self, text: str) -> list[_Dose]:
         d = self.d
         cores: list[_Dose] = []
-        for m in d.dose.finditer(text):
+        matches = d.dose.finditer(text)
+        if d.fast and d.dose_starts is not None:
+            cand = pf.positions(d.dose_starts, text, pf.fold(text))
+            if cand is not None:
+                matches = pf.finditer(d.dose, text, cand)
+        for m in matches:
             if d.not_dose_after.match(text, m.end()):
                 continue
             if m.group("per") and d.feed.match(text, m.end()):

@@ -175,7 +175,7 @@ class ExposureTagger:
         spans += [Span(doc, s, t, label=vocab[k]) for k, s, t in self.orth(doc)]
         out: list[Span] = []
         text = doc_text(doc)
-        sent_ends = _sent_ends(doc)
+        sent_ends = None  # only level mentions need them
         for span in filter_spans(spans):
             entry = self.entries[int(span.label_)]
             kind = entry["kind"]
@@ -191,6 +191,8 @@ class ExposureTagger:
             info = {"kind": kind, "value": None, "unit": None, "value_ng_ml": None, "comparator": None}
             end_char = span.end_char
             if kind == "level":
+                if sent_ends is None:
+                    sent_ends = _sent_ends(doc)
                 i = bisect_right(sent_ends, span.start_char)
                 limit = sent_ends[i] if i < len(sent_ends) else len(text)
                 level = _parse_level(text, span.end_char, limit, self.lexicon)
