@@ -261,3 +261,175 @@ def test_correlation_sign_and_exposure_fall(full_nlp, vdw):
     assert r96 and r96[0]["relation"] == "association" and r96[0]["direction"] == "association_negative"
     r133 = [r for r in _full_rows(full_nlp, vdw["vdw:133"]) if "r = -0.653" in r["sentence"] and r["outcome"] == "pain"]
     assert r133 and r133[0]["direction"] == "association_negative"
+
+
+# --- issue 4/5: two wrong rows of the secondary corpus, fixed by general rules --------------------
+
+
+def test_comma_and_splits_two_statements_not_a_list(full_nlp, vdw):
+    """vdw:416: "An increased risk of bone disease (rickets, osteomalacia and osteoporosis) is attributable to
+    vitamin D deficiency, and serum 25(OH)D levels tend to be negatively associated with an increased risk of other
+    diseases, ..." -- the ", and" starts a second statement, so its "negatively" must not flip the first one:
+    deficiency -> more osteomalacia is a positive association with the deficiency."""
+    from vdmine.nlp.findings_rules import clauses
+
+    rows = [r for r in _full_rows(full_nlp, vdw["vdw:416"]) if r["sentence"].startswith("An increased risk of bone disease")]
+    text = rows[0]["sentence"]
+    parts = [text[a:b] for a, b in clauses(text)]
+    assert parts[0].endswith("attributable to vitamin D deficiency") and parts[1].startswith("serum 25(OH)D levels tend")
+    occ = {r["condition"]: r for r in rows if r["outcome"] == "occurrence"}
+    assert {"osteomalacia", "rickets", "osteoporosis"} <= set(occ)
+    assert all(r["exposure"] == "vitamin D deficiency" and r["direction"] == "association_positive" for r in occ.values())
+    # a list ending in ", and" stays one clause (vdw:105, see test_condition_named_in_an_association_is_its_occurrence)
+    seed = "Low serum 25(OH) D level (<20 ng/dl) was significantly associated with headache, musculoskeletal pain, and osteomalacia"
+    assert len(clauses(seed)) == 1
+
+
+def test_comma_and_after_a_comma_list_stays_whole():
+    """pmid 10389953 (offtopic corpus, quoted): "The total dose of morphine received, reduction in severity of pain as
+    measured by VAS, rate of hospital admission, and rate of return to the ED for discharged patients did not
+    differ significantly between the two groups." A list whose items carry cue words is not two statements."""
+    from vdmine.nlp.findings_rules import clauses
+
+    text = ("The total dose of morphine received, reduction in severity of pain as measured by VAS, rate of hospital "
+            "admission, and rate of return to the ED for discharged patients did not differ significantly between the two groups.")
+    assert len(clauses(text)) == 1
+    i = text.index("pain")
+    assert judge(text, outcome_span=(i, i + 4), outcome="pain").effect_direction == "no_difference"
+
+
+def test_decrease_of_a_worsening_is_a_benefit(full_nlp, vdw):
+    """vdw:206: "Therefore correcting moderate vitamin deficiency may attenuate worsening of knee or hip pain in
+    elderly people but ..." -- attenuating a worsening is a double negative: less pain, a (hedged) benefit."""
+    rows = [r for r in _full_rows(full_nlp, vdw["vdw:206"]) if "may attenuate worsening" in r["sentence"] and r["outcome"] == "pain"]
+    assert rows and rows[0]["direction"] == "benefit" and rows[0]["effect_direction"] == "decrease" and rows[0]["hedged"]
+    assert rows[0]["trigger"] == "attenuate worsening"
+
+
+def test_decrease_of_a_loss_or_decline(shared):
+    """General form of the rule on other real sentences (offtopic corpus; read at run time): pmid 22705301
+    "... (HMB) attenuates the loss of muscle mass in various catabolic conditions ..." (more muscle mass) and pmid
+    37953732 "... EGCG inhibited the decline of bone density, ..." (more BMD). The change must be the outcome's:
+    in pmid 36232509 "... alleviated the DSS-induced colitis symptoms, resulting in less weight loss ..." the
+    symptoms row keeps its own cue."""
+    from vdmine.pubmed.sources import iter_jsonl
+
+    recs = {r.pmid: r.text for r in iter_jsonl(shared / "corpus" / "offtopic.jsonl")
+            if isinstance(r, Record) and r.pmid in ("22705301", "37953732", "36232509")}
+    lex = lexicons()
+
+    def judged(pmid, fragment, outcome_words):
+        text = next(s for s in recs[pmid].replace("\n", " ").split(". ") if fragment in s)
+        i = text.index(outcome_words)
+        o = lex.find_outcomes(outcome_words)
+        return judge(text, outcome_span=(i, i + len(outcome_words)), outcome=o[0].value if o else None)
+
+    assert judged("22705301", "attenuates the loss of muscle mass", "muscle mass").effect_direction == "increase"
+    assert judged("37953732", "inhibited the decline of bone density", "bone density").effect_direction == "increase"
+    symptoms = judged("36232509", "less weight loss", "symptoms")
+    assert symptoms.direction == "benefit" and "loss" not in symptoms.trigger
+
+
+def test_not_only_is_no_negation():
+    """pmid 9366459 (offtopic corpus): "Naloxone infusion ... not only attenuates these side effects but appears to
+    reduce postoperative ... opioid requirements." -- "not only" does not negate "attenuates"."""
+    text = ("Naloxone infusion at 0.25 microg x kg(-1) x h(-1) not only attenuates these side effects but appears to "
+            "reduce postoperative (beyond 4-8 h) opioid requirements.")
+    i = text.index("side effects")
+    j = judge(text, outcome_span=(i, i + 12), outcome="adverse events")
+    assert not j.negated and j.effect_direction == "decrease" and j.direction == "benefit"
+
+
+# --- issue 3/6: the fast paths give exactly what the plain computation gives ----------------------
+
+
+def test_statement_prefilter_lowercase_boundaries():
+    """The statement prefilter looks for whole words in text.lower(); that is exact only if no non-word character
+    lowercases to a string that starts or ends with a word character (checked over all of Unicode, so a Python
+    upgrade that changes it fails here)."""
+    import re
+
+    word = re.compile(r"[\w\u0370-\u03ff]")
+    bad = []
+    for cp in range(0x110000):
+        if 0xD800 <= cp <= 0xDFFF:
+            continue
+        c = chr(cp)
+        if not word.match(c):
+            low = c.lower()
+            if low and (word.match(low[0]) or word.match(low[-1])):
+                bad.append(hex(cp))
+    assert not bad
+
+
+def test_ignorecase_ascii_folds():
+    """The guarded regexes look for IGNORECASE literals in text.lower(); that is exact because, apart from the
+    characters listed in findings_rules._ASCII_FOLDS (texts holding one skip the shortcut), re.IGNORECASE matches
+    an ASCII letter only to itself in either case."""
+    import re
+
+    from vdmine.nlp.findings_rules import _ASCII_FOLDS
+
+    every = "".join(chr(cp) for cp in range(0x110000) if not 0xD800 <= cp <= 0xDFFF)
+    for x in "abcdefghijklmnopqrstuvwxyz":
+        extra = set(re.findall(x, every, re.I)) - {x, x.upper()}
+        assert extra <= set(_ASCII_FOLDS), (x, extra)
+
+
+def test_tokens_and_cues_equal_the_plain_computation():
+    """Tokens (re.split + one lower()) equal tokenize() + per-word lower(), also on awkward Unicode (final sigma,
+    dotted capital I, Kelvin sign); the statement prefilter never says no where a statement cue matches."""
+    from vdmine.nlp.findings_rules import STATEMENT_CLASSES, Tokens, tokenize
+
+    lex = lexicons()
+    texts = [
+        "ΟΔΟΣ Σ ΑΣ-Β İstanbul \u212aelvin x'increased NON-SIGNIFICANT did not differ",
+        "p<0.05, OR 1.2 (95% CI 1.1-1.3); aOR 0.8 and no-treatment arm",
+        "Pain scores were significantly lower in the vitamin D group than in the placebo group.",
+        "",
+    ]
+    for text in texts:
+        t = Tokens(text)
+        assert t.as_tuples() == tokenize(text)
+        assert t.lowers == [w.lower() for _, _, w in tokenize(text)]
+        cues = lex.cues.find(text)
+        if any(c.classes & STATEMENT_CLASSES for c in cues):
+            assert lex.may_state_statement(text)
+
+
+def test_fast_paths_are_exact_on_the_corpus(shared):
+    """On every sentence-ish piece of the on-topic corpus: the statement prefilter never skips a sentence with a
+    statement cue; a guarded regex is never skipped where it matches; section labels found at anchor positions
+    equal plain finditer."""
+    import re
+
+    from vdmine.nlp.findings import _HEADING_RE, _LABEL_RE, section_labels
+    from vdmine.nlp.findings_rules import STATEMENT_CLASSES
+
+    lex = lexicons()
+    texts = []
+    for name in ("vitd_pain.jsonl", "vitd_other.jsonl"):
+        for line in (shared / "corpus" / name).read_text(encoding="utf-8").splitlines():
+            r = json.loads(line)
+            texts.append((r.get("title") or "") + "\n" + (r.get("abstract") or ""))
+    from vdmine.nlp.findings_rules import _CI_RE
+
+    guarded = [p for p, _, _ in lex.cues.rx] + [lex.baseline, _CI_RE]
+    skipped = guard_skips = 0
+    for text in texts:
+        plain = []
+        for m in sorted([*_LABEL_RE.finditer(text), *_HEADING_RE.finditer(text)], key=lambda m: m.start(1)):
+            label = m.group(1).strip().lower()
+            sec = lex.section_labels.get(label) or lex.section_labels.get(label.split()[0])
+            if sec and (m.group(1).isupper() or m.group(1).istitle() or len(label.split()) <= 3):
+                plain.append((m.start(1), sec))
+        assert section_labels(text, lex) == plain
+        for sent in re.split(r"(?<=[.!?])\s+|\n", text):
+            if not lex.may_state_statement(sent):
+                skipped += 1
+                assert not any(c.classes & STATEMENT_CLASSES for c in lex.cues.find(sent)), sent
+            for g in guarded:  # a regex skipped for a missing literal would not have matched
+                if not g.possible(sent):
+                    guard_skips += 1
+                    assert g.rx.search(sent) is None, (g.pattern, sent)
+    assert skipped > 100 and guard_skips > 100  # the shortcuts do skip work

@@ -18,18 +18,19 @@ from bisect import bisect_left
 from collections import Counter
 from dataclasses import dataclass
 
+import numpy as np
 from spacy.attrs import SENT_START
 from spacy.language import Language
 from spacy.tokens import Doc, Span
 
 from vdmine.nlp.docs import doc_text as cached_text
-from vdmine.nlp.findings_rules import DIRECTION_CLASSES, Lexicons, _association_direction, judge, lexicons, tokenize
+from vdmine.nlp.findings_rules import STATEMENT_CLASSES, Lexicons, _association_direction, judge, lexicons, tokens_of
 
 SPAN_KEY = "findings"
 EXPOSURE_SPAN_KEYS = ("vdmine_exposures", "exposures")
 _RISK_WORDS = {"risk", "risks", "odds", "odds ratio", "hazard ratio", "relative risk", "or", "hr", "rr", "aor", "ahr"}
 YIELDING_SECTIONS = {"results", "conclusions"}
-_STATEMENT_CLASSES = set(DIRECTION_CLASSES) | {"nodiff", "assoc", "assoc_pos", "assoc_neg"}
+_STATEMENT_CLASSES = STATEMENT_CLASSES
 # "RESULTS: ...", "Conclusion: ..." and JAMA's "Importance  Knee osteoarthritis ..." (label + 2 spaces)
 _LABEL_RE = re.compile(r"(?:^|(?<=\n)|(?<=[.!?]\s))\s*([A-Z][A-Za-z &/,-]{2,60}?)(?:\s*:\s| {2,}(?=[A-Z]))")
 
@@ -48,13 +49,35 @@ def _canonical(span) -> str:
 
 # a heading alone on its line ("Background\n...", "What This Study Found\n...")
 _HEADING_RE = re.compile(r"(?:^|(?<=\n))[ \t]*([A-Z][A-Za-z &/,'-]{2,60}?)[ \t]*:?[ \t]*(?=\n)")
+# Where those two can start: the text start, after a newline, after [.!?] + one space character.
+_AFTER_NEWLINE_RE = re.compile(r"\n")
+_AFTER_STOP_RE = re.compile(r"[.!?]\s")
+
+
+def _anchored_matches(pattern: re.Pattern, text: str, starts: list[int]) -> list[re.Match]:
+    """``list(pattern.finditer(text))`` for a pattern that can only match at ``starts`` (sorted):
+    ``pattern.match`` is tried there only, instead of at every character (same matches, since
+    finditer tries each position in turn and goes on after the end of each match)."""
+    out, resume = [], 0
+    for p in starts:
+        if p < resume:
+            continue
+        m = pattern.match(text, p)
+        if m:
+            out.append(m)
+            resume = m.end()
+    return out
 
 
 def section_labels(text: str, lex: Lexicons) -> list[tuple[int, str]]:
     """(offset, section) for each structured-abstract label ('RESULTS:', 'Conclusion:', a heading
     line) in the text."""
+    after_newline = [m.end() for m in _AFTER_NEWLINE_RE.finditer(text)]
+    line_starts = [0, *after_newline]
+    label_starts = sorted({*line_starts, *(m.end() for m in _AFTER_STOP_RE.finditer(text))})
+    found = [*_anchored_matches(_LABEL_RE, text, label_starts), *_anchored_matches(_HEADING_RE, text, line_starts)]
     out = []
-    for m in sorted([*_LABEL_RE.finditer(text), *_HEADING_RE.finditer(text)], key=lambda m: m.start(1)):
+    for m in sorted(found, key=lambda m: m.start(1)):
         label = m.group(1).strip().lower()
         sec = lex.section_labels.get(label) or lex.section_labels.get(label.split()[0])
         if sec and (m.group(1).isupper() or m.group(1).istitle() or len(label.split()) <= 3):
@@ -102,7 +125,7 @@ def sentences(doc: Doc) -> list[Span]:
     """``list(doc.sents)`` without spaCy's per-token Python loop (same boundaries, much faster)."""
     if not doc.has_annotation("SENT_START"):
         return list(doc.sents)
-    starts = [i for i, v in enumerate(doc.to_array(SENT_START).tolist()) if v == 1]
+    starts = np.flatnonzero(doc.to_array(SENT_START) == 1).tolist()
     if not starts or starts[0] != 0:
         starts.insert(0, 0)
     ends = starts[1:] + [len(doc)]
@@ -229,7 +252,9 @@ class FindingsComponent:
             if section is not None and section not in YIELDING_SECTIONS:
                 continue
             sent_text = doc_text[sent.start_char : sent.end_char]
-            toks = tokenize(sent_text)
+            if not self.lex.may_state_statement(sent_text):  # exact prefilter: no statement cue can match
+                continue
+            toks = tokens_of(sent_text)
             if not self.lex.may_state_result(toks):  # cheap prefilter before any matching
                 continue
             cues = self.lex.cues.find(sent_text, toks)

@@ -17,6 +17,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
+from itertools import accumulate
 from pathlib import Path
 
 LEXICON_DIR = Path(__file__).resolve().parent / "lexicons"
@@ -31,6 +32,121 @@ _WORD = r"[\w\u0370-\u03ff]"  # word characters incl. Greek (TNF-α, β-CTX)
 def _case_sensitive(term: str) -> bool:
     """Abbreviations written without lowercase (OR, HR, VAS, BMD) are matched as written."""
     return not any(ch.islower() for ch in term) and any(ch.isalpha() for ch in term)
+
+
+# The only non-ASCII characters that re.IGNORECASE matches to ASCII letters (Python re docs; checked over all of
+# Unicode by tests/test_findings.py::test_ignorecase_ascii_folds). Without them in a text, a case-insensitive match
+# of an ASCII literal is found in ``text.lower()``.
+_ASCII_FOLDS = ("\u0130", "\u0131", "\u017f", "\u212a")
+
+
+def _literal_needs(items, ignorecase: bool) -> list[tuple[str, ...]] | None:
+    """What every match of a parsed regex sequence must contain: a list of requirements, each a tuple of strings
+    of which at least one occurs in the match. Only mandatory literal runs, mandatory groups and repeats, branches
+    (one requirement per alternative) and plain character sets count; anything else adds nothing. ``None`` when a
+    literal cannot be checked exactly (a non-ASCII cased character under IGNORECASE)."""
+    from re import _constants as C
+
+    needs: list[tuple[str, ...]] = []
+    run: list[str] = []
+
+    def flush():
+        if run:
+            needs.append(("".join(run),))
+            run.clear()
+
+    def lit(code: int) -> str | None:
+        ch = chr(code)
+        if ignorecase:
+            if not ch.isascii() and (ch.lower() != ch or ch.upper() != ch):
+                return None
+            return ch.lower()
+        return ch
+
+    for op, av in items:
+        if op is C.LITERAL:
+            ch = lit(av)
+            if ch is None:
+                return None
+            run.append(ch)
+            continue
+        flush()
+        if op is C.SUBPATTERN and not av[1] and not av[2]:  # (group, add_flags, del_flags, pattern)
+            sub = _literal_needs(av[3], ignorecase)
+            if sub is None:
+                return None
+            needs += sub
+        elif op in (C.MAX_REPEAT, C.MIN_REPEAT) and av[0] >= 1:
+            sub = _literal_needs(av[2], ignorecase)
+            if sub is None:
+                return None
+            needs += sub
+        elif op is C.BRANCH:
+            options: list[str] = []
+            for alt in av[1]:
+                sub = _literal_needs(alt, ignorecase)
+                if sub is None:
+                    return None
+                if not sub:
+                    options = []
+                    break
+                options += max(sub, key=lambda r: min(len(x) for x in r))
+            if options:
+                needs.append(tuple(dict.fromkeys(options)))
+        elif op is C.IN and av and all(o is C.LITERAL for o, _ in av):
+            chars = [lit(c) for _, c in av]
+            if None not in chars:
+                needs.append(tuple(dict.fromkeys(chars)))
+    flush()
+    return needs
+
+
+_FOLDS_RE = re.compile("[" + "".join(_ASCII_FOLDS) + "]")
+
+
+@lru_cache(maxsize=256)
+def _lowered(text: str) -> str | None:
+    """``text.lower()``, or None when the text holds a character that IGNORECASE folds to an ASCII letter
+    (memoised: the guarded regexes of one sentence all ask)."""
+    return None if _FOLDS_RE.search(text) else text.lower()
+
+
+class _Guarded:
+    """A compiled regex plus the literals every match needs (see :func:`_literal_needs`): ``search`` and
+    ``finditer`` skip the regex when one is missing, with exactly the same results."""
+
+    def __init__(self, pattern: str, flags: int = 0):
+        from re import _parser
+
+        self.rx = re.compile(pattern, flags)
+        self.pattern = self.rx.pattern
+        self.ignorecase = bool(flags & re.I)
+        try:
+            needs = _literal_needs(_parser.parse(pattern, flags).data, self.ignorecase)
+        except Exception:  # an unexpected parse tree: no shortcut
+            needs = None
+        self.needs = tuple(needs or ())
+
+    def possible(self, text: str) -> bool:
+        if not self.needs:
+            return True
+        if self.ignorecase:
+            text = _lowered(text)
+            if text is None:
+                return True
+        for req in self.needs:
+            for x in req:
+                if x in text:
+                    break
+            else:
+                return False
+        return True
+
+    def search(self, text: str):
+        return self.rx.search(text) if self.possible(text) else None
+
+    def finditer(self, text: str):
+        return self.rx.finditer(text) if self.possible(text) else iter(())
 
 
 @dataclass(frozen=True)
@@ -50,11 +166,59 @@ class OutcomeTerm:
 
 
 _TOKEN_RE = re.compile(r"[\w\u0370-\u03ff]+(?:[-'’][\w\u0370-\u03ff]+)*|[^\w\s]")
+# The same pattern with a capturing group, for re.split: [gap, token, gap, token, ..., gap]. Every
+# non-space character belongs to a token, so the gaps are whitespace only.
+_TOKEN_SPLIT_RE = re.compile(f"({_TOKEN_RE.pattern})")
 
 
 def tokenize(text: str) -> list[tuple[int, int, str]]:
     """(start, end, text) word and punctuation tokens: the unit every lexicon phrase is matched on."""
     return [(m.start(), m.end(), m.group(0)) for m in _TOKEN_RE.finditer(text)]
+
+
+class Tokens:
+    """The tokens of one text (same as :func:`tokenize`), built with C-level calls only:
+    ``re.split`` for the words, one ``str.lower`` for all of them, running sums for the offsets."""
+
+    __slots__ = ("words", "lowers", "_acc", "_index")
+
+    def __init__(self, text: str):
+        parts = _TOKEN_SPLIT_RE.split(text)
+        self.words: list[str] = parts[1::2]
+        # one lower() over the words joined by a newline (a token never holds whitespace, and a newline
+        # is neither cased nor case-ignorable, so each word lowercases exactly as it would alone)
+        self.lowers: list[str] = "\n".join(self.words).lower().split("\n") if self.words else []
+        self._acc = list(accumulate(map(len, parts), initial=0))
+        self._index: dict[str, list[int]] | None = None
+
+    @property
+    def index(self) -> dict[str, list[int]]:
+        """Lowercased word -> its token positions (built once, shared by every phrase set)."""
+        if self._index is None:
+            index: dict[str, list[int]] = {}
+            for i, w in enumerate(self.lowers):
+                index.setdefault(w, []).append(i)
+            self._index = index
+        return self._index
+
+    def __len__(self) -> int:
+        return len(self.words)
+
+    def start(self, i: int) -> int:
+        return self._acc[2 * i + 1]
+
+    def end(self, i: int) -> int:
+        return self._acc[2 * i + 2]
+
+    def as_tuples(self) -> list[tuple[int, int, str]]:
+        return [(self._acc[2 * i + 1], self._acc[2 * i + 2], w) for i, w in enumerate(self.words)]
+
+
+@lru_cache(maxsize=256)
+def tokens_of(text: str) -> Tokens:
+    """:class:`Tokens` of ``text``, memoised: a sentence is matched against several phrase sets and
+    judged once per outcome, always on the same text."""
+    return Tokens(text)
 
 
 class _PhraseSet:
@@ -65,39 +229,54 @@ class _PhraseSet:
         self.ci: dict[tuple[str, ...], list[tuple[str, str]]] = {}
         self.cs: dict[tuple[str, ...], list[tuple[str, str]]] = {}
         self.lengths: dict[str, set[int]] = {}  # first token (lowercased) -> phrase lengths
+        cs_lengths: dict[str, set[int]] = {}  # the same, case-sensitive phrases only
         self.rx = []
         for cue, cls, value in entries:
             if cue.startswith("re:"):
-                self.rx.append((re.compile(cue[3:], re.I), cls, value))
+                self.rx.append((_Guarded(cue[3:], re.I), cls, value))
                 continue
             toks = tuple(t for _, _, t in tokenize(cue))
             if not toks:
                 continue
             if _case_sensitive(cue):
                 self.cs.setdefault(toks, []).append((cls, value))
+                cs_lengths.setdefault(toks[0].lower(), set()).add(len(toks))
             else:
                 toks = tuple(t.lower() for t in toks)
                 self.ci.setdefault(toks, []).append((cls, value))
             self.lengths.setdefault(toks[0].lower(), set()).add(len(toks))
         self.lengths = {k: sorted(v, reverse=True) for k, v in self.lengths.items()}
+        # per first token: (length, may a case-sensitive phrase have this length?)
+        self._plan = {k: [(n, n in cs_lengths.get(k, ())) for n in v] for k, v in self.lengths.items()}
+        self._firsts = frozenset(self.lengths)
 
-    def find(self, text: str, tokens: list[tuple[int, int, str]] | None = None) -> list[Cue]:
-        toks = tokens if tokens is not None else tokenize(text)
-        lowers = [t.lower() for _, _, t in toks]
+    def find(self, text: str, tokens: Tokens | None = None) -> list[Cue]:
+        """Cues in ``text``; ``tokens`` (its :class:`Tokens`) saves re-tokenizing."""
+        if tokens is None:
+            tokens = tokens_of(text)
+        lowers = tokens.lowers
         raw: list[Cue] = []
-        for i, low in enumerate(lowers):
-            for n in self.lengths.get(low, ()):
-                if i + n > len(toks):
-                    continue
-                hits = self.ci.get(tuple(lowers[i : i + n]))
-                cs = self.cs.get(tuple(t for _, _, t in toks[i : i + n]))
-                if hits or cs:
-                    entries = (hits or []) + (cs or [])
-                    st, en = toks[i][0], toks[i + n - 1][1]
-                    raw.append(Cue(st, en, text[st:en], frozenset(c for c, _ in entries), entries[0][1]))
+        if not self._firsts.isdisjoint(lowers):
+            words, ntok, plan, index = tokens.words, len(lowers), self._plan, tokens.index
+            # only the positions of words that start a phrase (the order of visits does not matter: the
+            # candidates are sorted below, and two phrase matches never share both start and length)
+            for low in self._firsts.intersection(index):
+                steps = plan[low]
+                for i in index[low]:
+                    for n, maybe_cs in steps:
+                        if i + n > ntok:
+                            continue
+                        hits = self.ci.get(tuple(lowers[i : i + n]))
+                        cs = self.cs.get(tuple(words[i : i + n])) if maybe_cs else None
+                        if hits or cs:
+                            entries = (hits or []) + (cs or [])
+                            st, en = tokens.start(i), tokens.end(i + n - 1)
+                            raw.append(Cue(st, en, text[st:en], frozenset(c for c, _ in entries), entries[0][1]))
         for pattern, cls, value in self.rx:
             for m in pattern.finditer(text):
                 raw.append(Cue(m.start(), m.end(), m.group(0), frozenset([cls]), value))
+        if len(raw) < 2:
+            return raw
         # longest first, no overlaps: "no significant difference" hides "significant",
         # "not statistically significant" beats "were not"
         raw.sort(key=lambda c: (-(c.end - c.start), c.start))
@@ -131,7 +310,9 @@ class Lexicons:
         triggers = _read_tsv("triggers.tsv")
         # Sentence-level filters of the pipeline component, kept out of the direction cues so that
         # the rules (and the Evidence Inference figures) do not see them.
-        self.baseline = [re.compile(c[3:], re.I) for c, cls, _ in triggers if cls == "baseline_statement"]
+        baseline = [c[3:] for c, cls, _ in triggers if cls == "baseline_statement"]
+        # one alternation searches once for all of them (a match of any one is a match of it)
+        self.baseline = _Guarded("|".join(f"(?:{b})" for b in baseline), re.I) if baseline else None
         triggers = [t for t in triggers if t[1] != "baseline_statement"]
         self.cues = _PhraseSet(triggers)
         self.hedges = _PhraseSet(_read_tsv("hedges.tsv"))
@@ -160,15 +341,24 @@ class Lexicons:
             for c, cls, _ in triggers
             if cls in RESULT_CLASSES and not c.startswith("re:") and tokenize(c)
         }
+        self.statement_prefilter = _StatementPrefilter(triggers)
 
     def is_baseline(self, text: str) -> bool:
         """A comparison of the arms or groups at baseline ("Baseline knee pain was slightly worse in
         the treatment group"): a difference before treatment is not an effect."""
-        return any(p.search(text) for p in self.baseline)
+        return self.baseline is not None and self.baseline.search(text) is not None
 
-    def may_state_result(self, tokens: list[tuple[int, int, str]]) -> bool:
-        first = self.statement_first_tokens
-        return any(t.lower() in first for _, _, t in tokens)
+    def may_state_result(self, tokens: Tokens) -> bool:
+        return not self.statement_first_tokens.isdisjoint(tokens.lowers)
+
+    def may_state_statement(self, text: str) -> bool:
+        """False only when no cue of a statement class (direction, no-difference, association) can
+        match in ``text``: a necessary condition, checked by one regex before any tokenizing."""
+        return self.statement_prefilter(text)
+
+    def hedged(self, text: str) -> bool:
+        """Does ``text`` carry a hedge cue? (memoised: asked once per outcome of a sentence)"""
+        return _hedged(self, text)
 
     def find_outcomes(self, text: str, tokens=None) -> list[Cue]:
         return self.outcome_terms.find(text, tokens)
@@ -189,6 +379,80 @@ def lexicons() -> Lexicons:
     return Lexicons()
 
 
+@lru_cache(maxsize=256)
+def _hedged(lex: Lexicons, text: str) -> bool:
+    return bool(lex.hedges.find(text, tokens_of(text)))
+
+
+STATEMENT_CLASSES = frozenset(DIRECTION_CLASSES) | {"nodiff", "assoc", "assoc_pos", "assoc_neg"}
+
+
+def _trie_regex(words: set[str]) -> str:
+    """An alternation of ``words`` as a character trie ("de(?:cline[ds]?|crease...)"): the regex
+    engine then tests a few first letters per position instead of every word."""
+    root: dict = {}
+    for w in words:
+        node = root
+        for ch in w:
+            node = node.setdefault(ch, {})
+        node[""] = {}
+
+    def emit(node: dict) -> str:
+        alts = [re.escape(ch) + emit(child) for ch, child in sorted(node.items()) if ch]
+        if not alts:
+            return ""
+        body = alts[0] if len(alts) == 1 and "" not in node else "(?:" + "|".join(alts) + ")"
+        return body + ("?" if "" in node else "")
+
+    return emit(root)
+
+
+class _StatementPrefilter:
+    """Could a statement-class cue (direction, no-difference, association) match in a text?
+
+    A phrase matches only where each of its tokens is a token of the text, so it is enough to look
+    for its longest token (the rarest, roughly). Case-insensitive phrases are looked for in
+    ``text.lower()`` as whole words: a word token is never preceded or followed by a word
+    character, and no non-word character lowercases to one (checked over all of Unicode by
+    ``test_statement_prefilter_lowercase_boundaries``). Phrases written without lowercase letters are
+    looked for as written, ``re:`` cues of a statement class as they are. The answer is False only
+    when no such cue can match, so skipping on it is exact. Without ASCII keys (where
+    ``str.lower`` of a token and of the text could differ) every text passes."""
+
+    def __init__(self, triggers: list[tuple[str, str, str]]):
+        ci, cs, other, rx = set(), set(), set(), []
+        for cue, cls, _ in triggers:
+            if cls not in STATEMENT_CLASSES:
+                continue
+            if cue.startswith("re:"):
+                rx.append(re.compile(cue[3:], re.I))
+                continue
+            toks = [t for _, _, t in tokenize(cue)]
+            if not toks:
+                continue
+            key = max(toks, key=len)
+            if not (key.isascii() and re.fullmatch(r"\w+(?:[-'’]\w+)*", key)):
+                other.add(key)  # punctuation or non-ASCII: no shortcut
+            elif _case_sensitive(cue):
+                cs.add(key)
+            else:
+                ci.add(key.lower())
+        self.always = bool(other)
+        words = rf"(?<!{_WORD})(?:{{}})(?!{_WORD})"
+        self.ci = re.compile(words.format(_trie_regex(ci))) if ci else None
+        self.cs = re.compile(words.format(_trie_regex(cs))) if cs else None
+        self.rx = rx
+
+    def __call__(self, text: str) -> bool:
+        if self.always:
+            return True
+        if self.ci is not None and self.ci.search(text.lower()):
+            return True
+        if self.cs is not None and self.cs.search(text):
+            return True
+        return any(p.search(text) for p in self.rx)
+
+
 # ----------------------------------------------------------------------------------------------
 # statistics
 
@@ -196,7 +460,7 @@ _P_RE = re.compile(
     r"(?<![\w])p\s*(?:[- ]?values?\s*)?(?:for\s+\w+\s*)?(<|>|=|≤|≥|&lt;|&gt;|<\s*or\s*=|less than|of)\s*(0?\.\d+|1(?:\.0+)?|0)\b",
     re.I,
 )
-_CI_RE = re.compile(
+_CI_RE = _Guarded(
     r"(?:\d{2}\s*%\s*)?(?:CI|confidence interval)s?\s*[:=,]?\s*[\(\[]?\s*"
     r"([-−]?\s?\d+(?:\.\d+)?)\s*(?:%\s*)?(?:to|–|—|,|;|-|‐)\s*\(?([-−]?\s?\d+(?:\.\d+)?)",
     re.I,
@@ -218,6 +482,12 @@ class Stat:
 
 
 def p_values(text: str) -> list[Stat]:
+    return list(_p_values(text))
+
+
+@lru_cache(maxsize=256)
+def _p_values(text: str) -> tuple[Stat, ...]:
+    """p-values of a text, memoised (a sentence is judged once per outcome); read-only."""
     out = []
     for m in _P_RE.finditer(text):
         op, val = m.group(1).lower(), float(m.group(2))
@@ -228,7 +498,7 @@ def p_values(text: str) -> list[Stat]:
         else:  # "=" or "of"
             sig = val < 0.05
         out.append(Stat(m.start(), sig, m.group(0)))
-    return out
+    return tuple(out)
 
 
 def _num(s: str) -> float:
@@ -237,6 +507,11 @@ def _num(s: str) -> float:
 
 def confidence_intervals(text: str) -> list[Stat]:
     """95% CIs: a ratio's CI is significant when it excludes 1, a difference's when it excludes 0."""
+    return list(_confidence_intervals(text))
+
+
+@lru_cache(maxsize=256)
+def _confidence_intervals(text: str) -> tuple[Stat, ...]:
     out = []
     for m in _CI_RE.finditer(text):
         lo, hi = _num(m.group(1)), _num(m.group(2))
@@ -246,11 +521,16 @@ def confidence_intervals(text: str) -> list[Stat]:
         ratio = _RATIO_RE.search(before) is not None
         null = 1.0 if ratio else 0.0
         out.append(Stat(m.start(), not (lo <= null <= hi), m.group(0)))
-    return out
+    return tuple(out)
 
 
 def ratios(text: str) -> list[tuple[int, float]]:
-    return [(m.start(), float(m.group(1))) for m in _RATIO_RE.finditer(text)]
+    return list(_ratios(text))
+
+
+@lru_cache(maxsize=256)
+def _ratios(text: str) -> tuple[tuple[int, float], ...]:
+    return tuple((m.start(), float(m.group(1))) for m in _RATIO_RE.finditer(text))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -263,30 +543,88 @@ _CLAUSE_SPLIT = re.compile(
 )
 
 
-def _depth(text: str) -> list[int]:
-    out, d = [], 0
-    for ch in text:
-        if ch in "([":
-            d += 1
-        elif ch in ")]" and d:
-            d -= 1
+_BRACKET_RE = re.compile(r"[()\[\]]")
+
+
+def _depth_at(text: str, positions: list[int]) -> list[int]:
+    """Bracket depth after each of ``positions`` (increasing): '(' and '[' open, ')' and ']' close
+    (never below 0). Walks the brackets only, not every character."""
+    out, d, brackets = [], 0, _BRACKET_RE.finditer(text)
+    nxt = next(brackets, None)
+    for pos in positions:
+        while nxt is not None and nxt.start() <= pos:
+            if nxt.group() in "([":
+                d += 1
+            elif d:
+                d -= 1
+            nxt = next(brackets, None)
         out.append(d)
     return out
 
 
 def clauses(text: str) -> list[tuple[int, int]]:
     """Clause windows: split at ';', ': ', 'but', 'whereas', ... outside brackets."""
+    return list(_clauses(text))
+
+
+@lru_cache(maxsize=256)
+def _clauses(text: str) -> tuple[tuple[int, int], ...]:
     spans, start = [], 0
-    depth = _depth(text)
-    for m in _CLAUSE_SPLIT.finditer(text):
-        if depth[m.start()]:
+    splits = list(_CLAUSE_SPLIT.finditer(text))
+    depths = _depth_at(text, [m.start() for m in splits])
+    for m, depth in zip(splits, depths):
+        if depth:
             continue
         if m.start() > start:
             spans.append((start, m.start()))
         start = m.end()
     if start < len(text):
         spans.append((start, len(text)))
-    return spans or [(0, len(text))]
+    spans = _split_coordinated(text, spans)
+    return tuple(spans) or ((0, len(text)),)
+
+
+_COMMA_AND = re.compile(r",\s+and\s+")
+_COMMA = re.compile(r",")
+_RISK_NOUNS = ("risk", "risks", "odds")
+
+
+def _states(text: str) -> bool:
+    """Does ``text`` hold a statement cue (direction, no-difference, association)? A bare risk noun
+    does not count ("did not alter tooth color, and the risk and intensity of ...")."""
+    lex = lexicons()
+    return lex.may_state_statement(text) and any(
+        not c.classes.isdisjoint(STATEMENT_CLASSES) and c.text.lower() not in _RISK_NOUNS for c in lex.cues.find(text)
+    )
+
+
+def _split_coordinated(text: str, spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Split a clause at ", and" (outside brackets) when both sides make a statement of their own:
+    "An increased risk of bone disease ... is attributable to vitamin D deficiency, | and serum 25(OH)D
+    levels tend to be negatively associated with ...". A list stays whole: one with no statement after
+    its ", and" ("associated with headache, musculoskeletal pain, and osteomalacia"), and one with
+    another comma before it ("reduction in pain, rate of admission, and rate of return ... did not
+    differ")."""
+    if ", " not in text:
+        return spans
+    out = []
+    for lo, hi in spans:
+        cands = [m for m in _COMMA_AND.finditer(text, lo, hi)]
+        if not cands:
+            out.append((lo, hi))
+            continue
+        start = lo
+        for m, depth in zip(cands, _depth_at(text, [m.start() for m in cands])):
+            if depth or m.start() <= start:
+                continue
+            commas = [c.start() for c in _COMMA.finditer(text, start, m.start())]
+            if any(d == 0 for d in _depth_at(text, commas)):
+                continue  # "A, B, and C": a list, even when its items carry cue words
+            if _states(text[start : m.start()]) and _states(text[m.end() : hi]):
+                out.append((start, m.start()))
+                start = m.end()
+        out.append((start, hi))
+    return out
 
 
 _STOP = set(
@@ -375,17 +713,23 @@ def _nearest(items, pos: int, key=lambda x: x.start):
     return min(items, key=lambda x: abs(key(x) - pos)) if items else None
 
 
+_BIND_BEFORE = re.compile(r"\s+(?:in|of)\s+(?:the\s+)?(?:\w+\s+)?")  # "reduction in (the) X"
+_BIND_AFTER = re.compile(r"\s+(?:\([^()]*\)\s+)?(?:was|were|is|are|has been|have been)\s+(?:\w+ly\s+)?")  # "X was reduced"
+_CLAUSE_PUNCT = re.compile(r"[,;]")
+_PHRASE_BREAK = re.compile(r"[,;()]")
+
+
 def _closest(cues: list[Cue], span: tuple[int, int], text: str) -> Cue | None:
     """The cue nearest the outcome mention; 'reduction in X' / 'X was reduced' bind tightest."""
 
     def dist(c: Cue) -> float:
         if c.end <= span[0]:
             gap = text[c.end : span[0]]
-            if re.fullmatch(r"\s+(?:in|of)\s+(?:the\s+)?(?:\w+\s+)?", gap):
+            if _BIND_BEFORE.fullmatch(gap):
                 return 0
             return len(gap) + 0.5
         gap = text[span[1] : c.start]
-        if re.fullmatch(r"\s+(?:\([^()]*\)\s+)?(?:was|were|is|are|has been|have been)\s+(?:\w+ly\s+)?", gap):
+        if _BIND_AFTER.fullmatch(gap):
             return 0
         return len(gap)
 
@@ -398,7 +742,7 @@ def _negated(cue: Cue, cues: list[Cue], text: str, clause: tuple[int, int]) -> b
     for c in cues:
         if "neg" in c.classes and window_start <= c.start < cue.start:
             between = text[c.end : cue.start]
-            if len(between.split()) <= 4 and not re.search(r"[,;]", between):
+            if len(between.split()) <= 4 and not _CLAUSE_PUNCT.search(between):
                 return True
     return False
 
@@ -455,10 +799,13 @@ def _sign(cue: Cue, pol: str) -> int:
 
 
 _THRESHOLD = re.compile(r"\s+than\s*(?:[<>≤≥]\s*)?\d")
+# between a decrease word and the change noun it acts on: a determiner and/or one modifier ("the",
+# "age-related"), no conjunction
+_DETERMINERS_ONLY = re.compile(r"\s+(?:(?:the|a|an|any|further)\s+)?(?:(?!(?:and|or|but|nor)\s)[\w-]+\s+)?", re.I)
 _MAGNITUDE = {"greater", "more", "larger", "higher", "less", "smaller", "lower", "bigger", "fewer"}
 
 
-def _compound(cue: Cue, dir_cues: list[Cue], text: str, pol: str) -> tuple[int, str]:
+def _compound(cue: Cue, dir_cues: list[Cue], text: str, pol: str, nouns: list[Cue] = (), span=None) -> tuple[int, str]:
     """'greater reduction', 'less improvement': a magnitude word scales the change it modifies."""
     sign = _sign(cue, pol)
     for other in dir_cues:
@@ -466,11 +813,34 @@ def _compound(cue: Cue, dir_cues: list[Cue], text: str, pol: str) -> tuple[int, 
             continue
         first, second = (other, cue) if other.start < cue.start else (cue, other)
         gap = text[first.end : second.start]
-        if len(gap) <= 25 and len(gap.split()) <= 2 and not re.search(r"[,;()]", gap):
+        if len(gap) <= 25 and len(gap.split()) <= 2 and not _PHRASE_BREAK.search(gap):
             if first.text.lower() in _MAGNITUDE and second.text.lower() not in _MAGNITUDE:
                 s1 = 1 if "up" in first.classes else -1
                 return s1 * _sign(second, pol), f"{first.text} {second.text}"
+    # "may attenuate worsening of pain", "prevented the decline in BMD", "attenuates the loss of muscle
+    # mass": a decrease of a change is the opposite change (a double negative)
+    pairs = []
+    if "change_noun" in cue.classes:
+        pairs = [(verb, cue) for verb in dir_cues if verb.end <= cue.start]
+    elif "down" in cue.classes:
+        pairs = [(cue, noun) for noun in nouns if noun.start >= cue.end]
+    for verb, noun in pairs:
+        # the change must be the outcome's: "worsening of pain", "weight loss" (outcome between the two)
+        about = span is None or noun.end <= span[0] or verb.end <= span[0] < span[1] <= noun.start
+        if about and "down" in verb.classes and "change_noun" not in verb.classes and _DETERMINERS_ONLY.fullmatch(text[verb.end : noun.start]):
+            s = _change_sign(noun, pol)
+            if s:
+                return -s, f"{verb.text} {noun.text}"
     return sign, cue.text
+
+
+def _change_sign(noun: Cue, pol: str) -> int:
+    """Sign of the change a change noun names: its own direction class, else its value."""
+    if noun.classes.isdisjoint(DIRECTION_CLASSES):
+        if noun.value not in DIRECTION_CLASSES:
+            return 0
+        noun = Cue(noun.start, noun.end, noun.text, frozenset([noun.value]))
+    return _sign(noun, pol)
 
 
 def _numeric_pair(text: str, clause, i_pos, c_pos) -> tuple[int, str] | None:
@@ -519,7 +889,7 @@ def judge(
     j = Judgement(outcome=outcome, outcome_span=outcome_span)
     pol = polarity or lex.polarity(outcome, text[outcome_span[0] : outcome_span[1]] if outcome_span else None)
 
-    spans = clauses(text)
+    spans = _clauses(text)
     anchor = (outcome_span[0] + outcome_span[1]) // 2 if outcome_span else None
     clause = next((c for c in spans if c[0] <= anchor < c[1]), spans[0]) if anchor is not None else (0, len(text))
 
@@ -529,8 +899,7 @@ def judge(
     usable = [c for c in cues if outside_outcome(c)]
     in_clause = [c for c in usable if _in_clause(c, clause)]
 
-    toks = tokenize(text)
-    j.hedged = bool(lex.hedges.find(text, toks))
+    j.hedged = lex.hedged(text)
     comps = [c for c in cues if "comparator" in c.classes and c.value != "baseline"]
     j.comparator = comps[0].value if comps else None
 
@@ -540,8 +909,8 @@ def judge(
     diff_neg = [c for c in in_clause if c.classes & {"diff", "assoc"} and _negated(c, cues, text, clause)]
     nodiff += diff_neg
     sig_words = [c for c in in_clause if c.classes & {"sig", "diff"} and not _negated(c, cues, text, clause)]
-    stats = [s for s in p_values(text) if clause[0] <= s.start < clause[1] and s.significant is not None]
-    cis = [s for s in confidence_intervals(text) if clause[0] <= s.start < clause[1]]
+    stats = [s for s in _p_values(text) if clause[0] <= s.start < clause[1] and s.significant is not None]
+    cis = [s for s in _confidence_intervals(text) if clause[0] <= s.start < clause[1]]
     ref_pos = anchor if anchor is not None else 0
     if nodiff or nonsig:
         j.significant = False
@@ -553,7 +922,7 @@ def judge(
         j.significant = True
     if not stats and not cis and j.significant is None:
         # statistics for the whole sentence ("... (P < 0.001 for both)") when the clause has none
-        all_p = [s for s in p_values(text) if s.significant is not None]
+        all_p = [s for s in _p_values(text) if s.significant is not None]
         if all_p and all(s.significant == all_p[0].significant for s in all_p):
             j.significant = all_p[0].significant
 
@@ -571,7 +940,7 @@ def judge(
     def direction_cues(pool):
         out = [
             c for c in pool
-            if c.classes & set(DIRECTION_CLASSES)
+            if not c.classes.isdisjoint(DIRECTION_CLASSES)
             and not _THRESHOLD.match(text, c.end)  # "lower than 20 ng/mL" is a cut-off
             and not any(s <= c.start < e for s, e in arm_spans)  # "Pressure Relief Shoe" names an arm
         ]
@@ -588,7 +957,8 @@ def judge(
     trigger: list[str] = []
     raw = None  # +1 outcome up, -1 outcome down, 0 no change
     if cue is not None:
-        raw, cue_text = _compound(cue, dir_cues, text, pol)
+        nouns = [c for c in usable if "change_noun" in c.classes and scope[0] <= c.start < scope[1]]
+        raw, cue_text = _compound(cue, dir_cues, text, pol, nouns, outcome_span)
         trigger.append(cue_text)
         if _negated(cue, cues, text, scope):
             j.negated = True
@@ -611,7 +981,7 @@ def judge(
 
     if raw is None:
         # ratio statistics (RR 0.76) or "a vs b" numbers carry the direction when no word does
-        rs = [(p, v) for p, v in ratios(text) if clause[0] <= p < clause[1]]
+        rs = [(p, v) for p, v in _ratios(text) if clause[0] <= p < clause[1]]
         if rs and rs[0][1] > 0 and rs[0][1] != 1.0:
             raw = 1 if rs[0][1] > 1 else -1
             trigger.append(f"ratio {rs[0][1]}")
@@ -684,7 +1054,7 @@ def _association_direction(text, cues, j: Judgement, raw, exposure_spans) -> str
     # "inversely / negatively" flips the sign of its own clause only ("an increased risk of bone disease is
     # attributable to deficiency, and 25(OH)D levels tend to be negatively associated with other diseases")
     anchor = j.outcome_span[0] if j.outcome_span else None
-    spans = clauses(text)
+    spans = _clauses(text)
     clause = next((c for c in spans if anchor is not None and c[0] <= anchor < c[1]), (0, len(text)))
     signed = [c for c in cues if "assoc_neg" in c.classes]
     if any(clause[0] <= c.start < clause[1] for c in signed) or (signed and clause == (0, len(text))):
