@@ -63,6 +63,25 @@ def test_other_compounds_keep_their_own_name(nlp, shared):
     assert (ca["compound"], ca["amount"], ca["unit"], ca["iu_per_day"]) == ("calcium", 1000, "mg", None)
 
 
+def test_a_listed_substance_after_the_dose_is_its_compound(nlp, shared):
+    # vitd_pain.jsonl PMID 32453393 and vitd_other.jsonl: a comma list of supplements
+    s = real(shared, "vitd_pain.jsonl", "receive 2000 IU vitamin D3, 1000 mg fish oil, or placebo daily")
+    vd, fish = doses_of(nlp, s)
+    assert vd["compound"] == "cholecalciferol"
+    assert (fish["compound"], fish["iu_per_day"]) == ("fish oil", None)
+    s = real(shared, "vitd_other.jsonl", "800 UI of vitamin D3, 1000 µg of folic acid, and 15 µg of vitamin B12")
+    assert [r["compound"] for r in doses_of(nlp, s)][1:] == ["folic acid", "vitamin B12"]
+
+
+def test_no_vitamin_d_dose_beyond_any_ever_given(nlp, shared):
+    # vitd_pain.jsonl PMID 11908491: the 60 mg/day is sodium fluoride (NaF), not ergocalciferol
+    s = real(shared, "vitd_pain.jsonl", "ergocalciferol (D) 0.25 mg per 25 kg once weekly and were randomly assigned to "
+                                        "cyclical NaF (6 months on, 3 months off, initial dose 60 mg/day;")
+    rows = {r["text"]: r for r in doses_of(nlp, s)}
+    assert rows["0.25 mg"]["compound"] == "ergocalciferol"
+    assert rows["60 mg"]["compound"] is None and rows["60 mg"]["iu_per_day"] is None
+
+
 def test_levels_are_not_doses(nlp, shared):
     s = real(shared, "vitd_other.jsonl",
              "However, after 4 weeks of the GPO oral multivitamin, serum 25(OH)D levels significantly increased from 19.4\xa0\xb1\xa06.3\xa0ng/ml at baseline to 22.2\xa0\xb1\xa05.2\xa0ng/ml (p\xa0=\xa00.01) and from 19.5\xa0\xb1\xa05.0\xa0ng/ml to 23.3\xa0\xb1\xa05.2\xa0ng/ml (p\xa0<\xa00.01) in the groups receiving vitamin D 300\xa0IU and 600\xa0IU/day, respectively.")

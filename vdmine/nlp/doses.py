@@ -39,6 +39,9 @@ if not Doc.has_extension("vdmine_doses"):
     Doc.set_extension("vdmine_doses", default=None)
 
 
+_LIST_SEP = re.compile(r"[,;]")
+
+
 def _tsv(name: str) -> list[list[str]]:
     out = []
     for line in (LEX / name).read_text(encoding="utf-8").splitlines():
@@ -143,6 +146,7 @@ class _Data:
         )
         cues = json.loads((LEX / "dose_cues.json").read_text(encoding="utf-8"))
         self.cues = {k: set(v) for k, v in cues.items() if isinstance(v, list)}
+        self.max_vitamin_d_iu = float(cues["max_plausible_vitamin_d_iu_per_dose"])
         self.loading_after = re.compile(
             r"^[^.;]{0,60}?\b(?:" + "|".join(re.escape(w) for w in sorted(cues["loading_after"], key=len, reverse=True)) + r")\b",
             re.IGNORECASE,
@@ -538,27 +542,41 @@ class DoseTagger:
                 if self._only(gap, fill_after, allow_freq=True):
                     return s.label_, self._entry(doc, s)
                 break
-        # 2. right before it: 'vitamin D3 (4,000 IU/d)', 'Vit D as 50 000 IU/week'
+        after_name = self._word_after(text[x.ext_end: min(s_end, x.ext_end + 50)])
+        # 2. right before it: 'vitamin D3 (4,000 IU/d)', 'Vit D as 50 000 IU/week' -- unless a list
+        #    separator comes between and another substance follows the dose ('vitamin D3, 1000 mg fish oil')
         for s in sorted(in_sent, key=lambda s: -s.end_char):
             if s.end_char <= x.start:
                 gap = text[s.end_char: x.start]
-                if self._only(gap, fill_before, allow_freq=True, allow_numbers=True):
+                if self._only(gap, fill_before, allow_freq=True, allow_numbers=True) and not (after_name and _LIST_SEP.search(gap)):
                     return s.label_, self._entry(doc, s)
                 break
         # 3. another substance named next to it: '200 mg HMWHA', 'denosumab 60 mg', 'ramipril at 10 mg/d'
-        name = self._word_after(text[x.ext_end: min(s_end, x.ext_end + 50)]) or self._word_before(text[max(s_start, x.start - 50): x.start])
+        name = after_name or self._word_before(text[max(s_start, x.start - 50): x.start])
         if name:
             return name, None
-        # 4. the nearest exposure in the sentence
+        # 4. the nearest exposure in the sentence (a weak guess: not for a dose no vitamin D dose could be)
         if in_sent:
             s = min(in_sent, key=lambda s: min(abs(s.start_char - x.end), abs(x.start - s.end_char)))
-            return s.label_, self._entry(doc, s)
+            entry = self._entry(doc, s)
+            if not self._implausible_vitamin_d(x, entry):
+                return s.label_, entry
+            return None, None
         # 5. IU / ug doses with no compound in the sentence: the last form mentioned before
         if x.unit in {"IU", "ug"}:
             before = [s for s in exp_spans if s.end_char <= x.start and (s._.vdmine_exposure or {}).get("kind") == "form"]
             if before:
-                return before[-1].label_, self._entry(doc, before[-1])
+                entry = self._entry(doc, before[-1])
+                if not self._implausible_vitamin_d(x, entry):
+                    return before[-1].label_, entry
         return None, None
+
+    def _implausible_vitamin_d(self, x: _Dose, entry: dict | None) -> bool:
+        """A vitamin D form given this dose would exceed the largest dose ever given at once."""
+        if entry is None or entry.get("kind") != "form" or not entry.get("iu_convertible", True):
+            return False
+        iu = x.amount if x.unit == "IU" else (x.amount * x.iu_factor if x.unit in {"ug", "mg"} and x.iu_factor else None)
+        return iu is not None and iu > self.d.max_vitamin_d_iu
 
     def _only(self, gap: str, allowed: set, allow_freq: bool = False, allow_numbers: bool = False) -> bool:
         g = gap
