@@ -1,18 +1,21 @@
 """Prefect flows of vdmine: thin wiring of the plain functions in ``vdmine``.
 
 ``pubmed_flow``: ESearch (history server, date-sliced past the paging limit) -> EFetch batches,
-mapped as tasks and staged on disk (resume) -> parse -> extract -> atomic commit -> report.
+mapped as tasks and staged on disk (resume) -> parse + extract, streamed in batches of
+``[run] batch_records`` whose rows are staged on disk -> commit partition by partition, one
+atomic snapshot -> report.
 
 ``files_flow``: the same from local PubMed XML / JSONL files, with no network.
 
 Both hold the output folder's writer lock for the whole run, so two runs on the same folder
-cannot interleave. With ``[run] task_runner = "dask"`` the parallel work (one parse task per input
-file, extraction in chunks of ``[run] extract_chunk`` records) goes to a Dask cluster through
-prefect-dask's ``DaskTaskRunner`` (``dask_address``, or a LocalCluster started for the run);
-results are gathered in input order, so the tables are identical to a thread run. Committing and
-the report stay in the flow's process, which holds the writer lock. Network tasks carry explicit
-Prefect retries on top of the client's own per-request retries; nothing large is cached or
-persisted by Prefect.
+cannot interleave. With ``[run] task_runner = "dask"`` extraction goes to a Dask cluster in chunks
+of ``[run] extract_chunk`` records through prefect-dask's ``DaskTaskRunner`` (``dask_address``, or a
+LocalCluster started for the run); results are gathered in input order, two batches in flight at
+most, so the tables are identical to a thread run. Reading the input, committing and the report
+stay in the flow's process, which holds the writer lock. Tasks pass no large lists: the
+``extract`` task returns a small per-pmid index, the rows stay in files. Network tasks carry
+explicit Prefect retries on top of the client's own per-request retries; nothing large is cached
+or persisted by Prefect.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from pathlib import Path
 
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
+from prefect.utilities.annotations import quote
 
 from flows.limits import ensure_ncbi_limit, ncbi_slot
 from vdmine import run as steps
@@ -56,12 +60,6 @@ def fetch_batch(cfg: Config, ids: list[str], path: str) -> str:
     return str(p)
 
 
-@task(name="parse-file", cache_policy=NO_CACHE)
-def parse_file(path: str) -> list:
-    """Every item (records, deletions, quarantined) of one input file, in file order."""
-    return list(iter_files([Path(path)]))
-
-
 @task(name="extract-chunk", cache_policy=NO_CACHE)
 def extract_chunk(cfg: Config, records: list) -> tuple[list, list]:
     """Rows for one chunk of records, in a Dask worker (the pipeline is built once per worker)."""
@@ -91,32 +89,52 @@ def _runner_for(cfg: Config) -> contextlib.AbstractContextManager:
     return dask_runner(cfg) if cfg.run.task_runner == "dask" else contextlib.nullcontext()
 
 
+def dask_extractor(runner, cfg: Config) -> steps.ExtractBatches:
+    """Each batch's extraction as ``extract-chunk`` tasks on the Dask runner, gathered in order,
+    with at most two batches in flight (so the flow holds two batches' rows at most)."""
+    from collections import deque
+
+    def run(batches):
+        pending: deque = deque()
+        n = cfg.run.extract_chunk
+
+        def gather(futures):
+            docs, failed = [], []
+            for f in futures:
+                d, q = f.result()
+                docs += d
+                failed += q
+            return docs, failed
+
+        for records in batches:
+            pending.append([runner.submit(extract_chunk, parameters={"cfg": cfg, "records": records[i:i + n]})
+                            for i in range(0, len(records), n)])
+            if len(pending) >= 2:
+                yield gather(pending.popleft())
+        while pending:
+            yield gather(pending.popleft())
+    return run
+
+
 @task(name="extract", cache_policy=NO_CACHE)
-def extract(cfg: Config, store: Store, collected: steps.Collected, fingerprint: str, progress: bool):
+def extract(cfg: Config, store: Store, items, fingerprint: str, progress: bool) -> steps.Staged:
+    """Read the input and extract it batch by batch; rows are staged on disk, not returned."""
     nlp = get_pipeline(cfg.nlp, cfg.exposure)
-    todo, kept = steps.records_to_extract(store, collected, fingerprint)
-    docs, failed = steps.extract(nlp, todo, cfg.nlp.batch_size, cfg.nlp.n_process, show_progress=progress)
-    return docs, failed, kept
+    return steps.stage(store, cfg, nlp, items, fingerprint, show_progress=progress)
 
 
-def extract_distributed(runner, cfg: Config, store: Store, collected: steps.Collected, fingerprint: str):
-    """The ``extract`` step with its chunks mapped over the Dask runner, gathered in order."""
-    todo, kept = steps.records_to_extract(store, collected, fingerprint)
-    n = cfg.run.extract_chunk
-    futures = [runner.submit(extract_chunk, parameters={"cfg": cfg, "records": todo[i:i + n]})
-               for i in range(0, len(todo), n)]
-    docs: list = []
-    failed: list = []
-    for f in futures:
-        d, q = f.result()
-        docs += d
-        failed += q
-    return docs, failed, kept
+def _stage(cfg: Config, store: Store, items, fingerprint: str, progress: bool, runner) -> steps.Staged:
+    """The ``extract`` step: one task here, or, on Dask, read here with each batch's chunks
+    mapped as ``extract-chunk`` tasks (submitted from the flow, not from inside a task)."""
+    if runner is None:
+        return extract(cfg, store, quote(items), fingerprint, progress)
+    return steps.stage(store, cfg, None, items, fingerprint, extract_batches=dask_extractor(runner, cfg),
+                       show_progress=progress)
 
 
 @task(name="commit", cache_policy=NO_CACHE)
-def commit(store: Store, collected, docs, failed, kept, summary, fingerprint) -> steps.RunSummary:
-    return steps.commit(store, collected, docs, failed, kept, summary, fingerprint)
+def commit(store: Store, staged: steps.Staged, summary, fingerprint) -> steps.RunSummary:
+    return steps.commit(store, staged, summary, fingerprint)
 
 
 @task(name="report", cache_policy=NO_CACHE)
@@ -127,18 +145,8 @@ def report(cfg: Config, out: Path, summary: steps.RunSummary) -> None:
     write_report(out, cfg, counts_from_summary(summary))
 
 
-def _finish(cfg: Config, store: Store, collected: steps.Collected, summary: steps.RunSummary, progress: bool,
-            runner=None) -> dict:
-    fingerprint = steps.extractor_fingerprint(cfg)
-    if runner is not None:
-        docs, failed, kept = extract_distributed(runner, cfg, store, collected, fingerprint)
-    else:
-        with _runner_for(cfg) as runner:
-            if runner is not None:
-                docs, failed, kept = extract_distributed(runner, cfg, store, collected, fingerprint)
-            else:
-                docs, failed, kept = extract(cfg, store, collected, fingerprint, progress)
-    summary = commit(store, collected, docs, failed, kept, summary, fingerprint)
+def _publish(cfg: Config, store: Store, staged: steps.Staged, summary: steps.RunSummary, fingerprint: str) -> dict:
+    summary = commit(store, quote(staged), summary, fingerprint)  # quote: Prefect must not walk the pmid index
     if cfg.output.report:
         report(cfg, store.root, summary)
     _logger().info(summary.text())
@@ -173,8 +181,11 @@ def pubmed_flow(config_path: str | None = None, query: str | None = None, out: s
         paths = [str(steps.batch_path(staging, i)) for i in range(len(batches))]
         futures = fetch_batch.with_options(**retry).map([cfg] * len(batches), batches, paths)
         fetched = [Path(f.result()) for f in futures]  # raises if a batch failed after its retries
-        collected = steps.read_staged(fetched, batches)
-        row = _finish(cfg, store, collected, summary, progress)
+        fingerprint = steps.extractor_fingerprint(cfg)
+        with _runner_for(cfg) as runner:
+            staged = _stage(cfg, store, steps.iter_staged(fetched), fingerprint, progress, runner)
+        steps.quarantine_missing(staged, fetched, batches)
+        row = _publish(cfg, store, staged, summary, fingerprint)
         steps.mark_window(store, cfg, window_end, summary.run_id)
         for p in fetched:
             p.unlink(missing_ok=True)
@@ -191,18 +202,10 @@ def files_flow(inputs: list[str], out: str | None = None, config_path: str | Non
     store = Store(out or cfg.output.dir)
     summary = steps.new_summary("extract", " ".join(str(f) for f in files))
     with store.lock(), steps.failure_recorded(store, summary), _runner_for(cfg) as runner:
-        if runner is not None or len(files) > 1:
-            # one parse task per file (baseline files in parallel), gathered in input order so
-            # versions, deletions and quarantine resolve exactly as in a sequential read
-            if runner is not None:
-                futures = [runner.submit(parse_file, parameters={"path": str(f)}) for f in files]
-            else:
-                futures = parse_file.map([str(f) for f in files])
-            collected = steps.collect(item for fut in futures for item in fut.result())
-        else:
-            collected = steps.collect(iter_files(files))
-        summary.found = collected.seen
-        return _finish(cfg, store, collected, summary, progress, runner=runner)
+        fingerprint = steps.extractor_fingerprint(cfg)
+        staged = _stage(cfg, store, iter_files(files), fingerprint, progress, runner)
+        summary.found = staged.seen
+        return _publish(cfg, store, staged, summary, fingerprint)
 
 
 def serve(config_path: str | None, cron: str | None = None, timezone: str | None = None) -> None:

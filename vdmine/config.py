@@ -95,11 +95,14 @@ class OutputConfig:
 
 @dataclass
 class RunConfig:
-    """Where the flow's parallel tasks run (per-file parsing, extraction chunks)."""
+    """How a run is cut into batches, and where its parallel tasks (extraction chunks) run."""
 
     task_runner: str = "thread"  # "thread" (this process) or "dask" (a Dask cluster)
     dask_address: str = ""  # scheduler address, e.g. "tcp://10.0.0.5:8786"; "" = start a LocalCluster
     extract_chunk: int = 2000  # records per extraction task on Dask
+    # Records read, extracted and staged on disk per batch: a run's memory follows this, not the
+    # size of the input or of the store.
+    batch_records: int = 2000
 
 
 @dataclass
@@ -177,6 +180,8 @@ def _validate(cfg: Config) -> None:
         raise VdmineError("E004", key="run.task_runner", value=cfg.run.task_runner, detail='expected "thread" or "dask"')
     if cfg.run.extract_chunk < 1:
         raise VdmineError("E004", key="run.extract_chunk", value=cfg.run.extract_chunk, detail="must be >= 1")
+    if cfg.run.batch_records < 1:
+        raise VdmineError("E004", key="run.batch_records", value=cfg.run.batch_records, detail="must be >= 1")
     if cfg.nlp.n_process < 1:
         raise VdmineError("E004", key="nlp.n_process", value=cfg.nlp.n_process, detail="must be >= 1")
 

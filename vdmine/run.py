@@ -1,6 +1,11 @@
 """The job's steps as plain, typed functions; ``flows/`` wires them into Prefect flows.
 
-record source -> :func:`collect` -> :func:`extract` -> :func:`commit` (-> report)
+record source -> :func:`stage` (read, extract, stage rows on disk, batch by batch) -> :func:`commit`
+(merge partition by partition, one atomic snapshot) (-> report)
+
+Memory follows ``[run] batch_records``, not the size of the input or of the store: each batch's
+rows are written as delta Parquet files under ``OUT/.vdmine/work/`` and dropped; what stays in
+memory is one small tuple per pmid of the run (version, batch, kind) and the quarantined items.
 
 Fetching from E-utilities stages each raw EFetch batch on disk under the output folder
 (:func:`fetch_batch_to`), so an interrupted run resumes without fetching those batches again,
@@ -15,12 +20,18 @@ import hashlib
 import json
 import logging
 import os
+import shutil
 import uuid
-from collections.abc import Iterable, Iterator
+from collections import Counter, defaultdict, deque
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from vdmine import __version__
 from vdmine.config import Config
@@ -29,11 +40,13 @@ from vdmine.progress import Progress
 from vdmine.pubmed.eutils import EutilsClient
 from vdmine.pubmed.xml import Item, iter_pubmed_xml
 from vdmine.records import Deletion, Quarantined, Record
-from vdmine.store.dataset import Store
+from vdmine.store.dataset import PartitionMerge, Store, bucket_of
+from vdmine.store.schemas import TABLES
 from vdmine.store.tables import (
     SENTENCE_TABLES,
     content_hash,
-    merge_papers,
+    keep_pmids,
+    merge_papers_part,
     merge_quarantine,
     merge_sentence_table,
     paper_row,
@@ -42,34 +55,6 @@ from vdmine.store.tables import (
 )
 
 log = logging.getLogger("vdmine")
-
-
-@dataclass
-class Collected:
-    """What a run read: the newest version of each record, deletions, and quarantined items."""
-
-    records: dict[str, Record] = field(default_factory=dict)
-    deletions: set[str] = field(default_factory=set)
-    quarantined: list[Quarantined] = field(default_factory=list)
-    seen: int = 0
-
-
-def collect(items: Iterable[Item], into: Collected | None = None) -> Collected:
-    """Gather items; within a run the highest version of a pmid wins (later wins on a tie)."""
-    out = into or Collected()
-    for item in items:
-        if isinstance(item, Record):
-            out.seen += 1
-            prev = out.records.get(item.pmid)
-            if prev is None or item.version >= prev.version:
-                out.records[item.pmid] = item
-            out.deletions.discard(item.pmid)
-        elif isinstance(item, Deletion):
-            out.deletions.add(item.pmid)
-            out.records.pop(item.pmid, None)
-        else:
-            out.quarantined.append(item)
-    return out
 
 
 def extractor_fingerprint(cfg: Config) -> str:
@@ -89,46 +74,183 @@ def extractor_fingerprint(cfg: Config) -> str:
     return h.hexdigest()[:16]
 
 
-def stored_records(store: Store, exclude: set[str]) -> list[Record]:
-    """Papers already in the store, as records (to re-extract them when the extractor changes)."""
-    from vdmine.records import MeshHeading, Section
+# -- staging: read, extract and stage a run batch by batch ------------------------------------
 
-    out = []
-    for r in store.read("papers").to_pylist():
-        if r["pmid"] in exclude:
-            continue
-        out.append(Record(
-            pmid=r["pmid"], version=r["version"], title=r["title"] or "", abstract=r["abstract"] or "",
-            sections=[Section(**s) for s in r["abstract_sections"] or []], journal=r["journal"], year=r["year"],
-            language=r["language"], pub_types=list(r["pub_types"] or []),
-            mesh=[MeshHeading(**m) for m in r["mesh"] or []], keywords=list(r["keywords"] or []),
-            doi=r["doi"], pmcid=r["pmcid"], source=r["source"] or "",
-        ))
+# What a run does with a pmid (its "kind"). Extracted kinds get new rows in this run.
+NEW, UPDATED, SAME, SAME_X, STALE, DELETED, REFRESH = (
+    "new", "updated", "unchanged", "unchanged-reextracted", "stale", "deleted", "refreshed")
+EXTRACTED_KINDS = (NEW, UPDATED, SAME_X, REFRESH)
+# Columns of the merged tables that the derived tables (vdmine/evidence) read; None = all.
+DERIVED_INPUTS = {"papers": ["pmid", "title", "abstract", "study_design"], "findings": None,
+                  "doses": ["pmid", "iu_per_day", "bolus_iu"], "conditions": ["pmid", "canonical", "negated"]}
+
+ExtractBatches = Callable[[Iterable[list[Record]]], Iterator[tuple[list[DocRows], list[Quarantined]]]]
+
+
+@dataclass
+class Staged:
+    """What a run read, kept small: extracted rows are in delta Parquet files under ``work`` (one
+    per table, pmid partition and batch); in memory stays one tuple per pmid, (version, batch,
+    kind), so that within a run the highest version of a pmid wins (the later one on a tie) and a
+    DeleteCitation removes it, wherever in the input they come."""
+
+    work: Path
+    now: dt.datetime
+    pmids: dict[str, tuple[int, int, str]] = field(default_factory=dict)
+    failed: set[tuple[str, int]] = field(default_factory=set)  # (pmid, batch) whose extraction failed
+    quarantined: list[Quarantined] = field(default_factory=list)
+    seen: int = 0
+    batches: int = 0
+    stats: dict[str, int] = field(default_factory=dict)
+
+
+def use_system_memory_pool() -> None:
+    """Arrow's default pool (mimalloc) keeps the pages of freed batches and partitions for reuse,
+    so a long run's resident memory creeps up with its size; the system allocator gives them
+    back (measured in docs/performance.md, "Commit stage"). Process-wide: the run owns the process."""
+    if pa.default_memory_pool().backend_name != "system":
+        pa.set_memory_pool(pa.system_memory_pool())
+
+
+def _kind(stored: tuple[int, str] | None, rec: Record, refresh_all: bool) -> str:
+    """What the store makes of this record (the upsert rules of vdmine.store.tables)."""
+    if stored is None:
+        return NEW
+    version, chash = stored
+    if version > rec.version:
+        return STALE  # an older version arrived: the newer one stays
+    if version == rec.version and chash == content_hash(rec):
+        return SAME_X if refresh_all else SAME
+    return UPDATED
+
+
+def _stored_index(store: Store) -> dict[str, tuple[int, str]]:
+    """pmid -> (version, content hash) of the stored papers, read partition by partition."""
+    out: dict[str, tuple[int, str]] = {}
+    for f in sorted(store.table_path("papers").glob("part-*.parquet")):
+        cols = pq.read_table(f, columns=["pmid", "version", "content_hash"]).to_pydict()
+        out.update(zip(cols["pmid"], zip(cols["version"], cols["content_hash"])))
     return out
 
 
-def records_to_extract(store: Store, collected: Collected, fingerprint: str) -> tuple[list[Record], dict[str, dict]]:
-    """Which records need the NLP pipeline in this run.
+def _record_from_row(r: dict) -> Record:
+    from vdmine.records import MeshHeading, Section
 
-    New or changed records always; unchanged ones are skipped (their rows stay) unless the
-    extractor fingerprint changed, in which case every stored paper is re-extracted too.
-    Returns (records to extract, paper fields kept from the previous extraction).
-    """
-    state = store.load_state()
-    if not store.has("papers"):
-        return list(collected.records.values()), {}
-    if state.get("extractor_fingerprint") != fingerprint:
-        return list(collected.records.values()) + stored_records(store, set(collected.records) | collected.deletions), {}
-    old = {r["pmid"]: r for r in store.read("papers").select(
-        ["pmid", "version", "content_hash", "study_design", "study_design_evidence", "sample_size", "sample_size_evidence"]).to_pylist()}
-    todo, kept = [], {}
-    for rec in collected.records.values():
-        prev = old.get(rec.pmid)
-        if prev and prev["version"] == rec.version and prev["content_hash"] == content_hash(rec):
-            kept[rec.pmid] = {k: prev[k] for k in ("study_design", "study_design_evidence", "sample_size", "sample_size_evidence")}
-        else:
-            todo.append(rec)
-    return todo, kept
+    return Record(
+        pmid=r["pmid"], version=r["version"], title=r["title"] or "", abstract=r["abstract"] or "",
+        sections=[Section(**s) for s in r["abstract_sections"] or []], journal=r["journal"], year=r["year"],
+        language=r["language"], pub_types=list(r["pub_types"] or []),
+        mesh=[MeshHeading(**m) for m in r["mesh"] or []], keywords=list(r["keywords"] or []),
+        doi=r["doi"], pmcid=r["pmcid"], source=r["source"] or "",
+    )
+
+
+def _stored_to_refresh(store: Store, pmids: dict[str, tuple[int, int, str]]) -> Iterator[Record]:
+    """Stored papers this run does not extract anyway, streamed partition by partition (to
+    re-extract them when the extractor changed)."""
+    for f in sorted(store.table_path("papers").glob("part-*.parquet")):
+        for batch in pq.ParquetFile(f).iter_batches(batch_size=1000):
+            for row in batch.to_pylist():
+                got = pmids.get(row["pmid"])
+                if got is None or got[2] == STALE:
+                    yield _record_from_row(row)
+
+
+def local_extractor(nlp, batch_size: int = 64, n_process: int = 1) -> ExtractBatches:
+    """Extraction of each batch in this process (and its ``n_process`` forked workers)."""
+    def run(batches: Iterable[list[Record]]) -> Iterator[tuple[list[DocRows], list[Quarantined]]]:
+        for records in batches:
+            yield extract(nlp, records, batch_size, n_process, show_progress=False)
+    return run
+
+
+def _write_delta(work: Path, name: str, index: int, table: pa.Table) -> None:
+    """One batch's rows of one table, split by pmid partition (internal files, not published)."""
+    if table.num_rows == 0:
+        return
+    groups: dict[str, list[int]] = defaultdict(list)
+    for i, pmid in enumerate(table.column("pmid").to_pylist()):
+        groups[bucket_of(pmid)].append(i)
+    for bucket, idx in groups.items():
+        d = work / name / bucket
+        d.mkdir(parents=True, exist_ok=True)
+        pq.write_table(table.take(pa.array(idx, pa.int64())), d / f"{index:06d}.parquet", compression="snappy")
+
+
+def stage(store: Store, cfg: Config, nlp, items: Iterable[Item], fingerprint: str, *,
+          extract_batches: ExtractBatches | None = None, batch_records: int | None = None,
+          show_progress: bool = True, now: dt.datetime | None = None) -> Staged:
+    """Read items and extract what needs it, ``[run] batch_records`` records at a time; each
+    batch's rows go to delta files and leave memory. New or changed records are extracted;
+    unchanged ones are skipped (their rows stay) unless the extractor fingerprint changed, in
+    which case every stored paper is re-extracted too (streamed from the store)."""
+    use_system_memory_pool()
+    n = batch_records or cfg.run.batch_records
+    extract_batches = extract_batches or local_extractor(nlp, cfg.nlp.batch_size, cfg.nlp.n_process)
+    shutil.rmtree(store.internal / "work", ignore_errors=True)  # a dead run's leftovers: we hold the lock
+    out = Staged(work=store.internal / "work" / uuid.uuid4().hex[:12], now=now or dt.datetime.now(dt.timezone.utc))
+    out.work.mkdir(parents=True)
+    stored = _stored_index(store)
+    refresh_all = store.has("papers") and store.load_state().get("extractor_fingerprint") != fingerprint
+    pending: dict[str, Record] = {}
+    inflight: deque[tuple[int, list[Record]]] = deque()
+    bar = Progress("reading and extracting", enabled=show_progress)
+
+    def flush() -> list[Record]:
+        batch = list(pending.values())
+        pending.clear()
+        inflight.append((out.batches, batch))
+        out.batches += 1
+        return batch
+
+    def batches() -> Iterator[list[Record]]:
+        for item in items:
+            if isinstance(item, Record):
+                out.seen += 1
+                bar.advance()
+                prev = out.pmids.get(item.pmid)
+                if prev is not None and prev[2] != DELETED and item.version < prev[0]:
+                    continue  # a lower version than one already read in this run
+                kind = _kind(stored.get(item.pmid), item, refresh_all)
+                pending.pop(item.pmid, None)
+                if kind in EXTRACTED_KINDS:
+                    pending[item.pmid] = item
+                out.pmids[item.pmid] = (item.version, out.batches if kind in EXTRACTED_KINDS else -1, kind)
+            elif isinstance(item, Deletion):
+                pending.pop(item.pmid, None)
+                out.pmids[item.pmid] = (0, -1, DELETED)
+            else:
+                out.quarantined.append(item)
+            if len(pending) >= n:
+                yield flush()
+        if refresh_all:
+            for rec in _stored_to_refresh(store, out.pmids):
+                pending[rec.pmid] = rec
+                out.pmids[rec.pmid] = (rec.version, out.batches, REFRESH)
+                if len(pending) >= n:
+                    yield flush()
+        if pending:
+            yield flush()
+
+    for docs, failed in extract_batches(batches()):
+        index, records = inflight.popleft()
+        fields = {d.pmid: d.paper_fields for d in docs}
+        for q in failed:
+            out.failed.add((q.record_id, index))
+            out.quarantined.append(q)
+        _write_delta(out.work, "papers", index, to_table("papers", [paper_row(r, out.now, fields.get(r.pmid)) for r in records]))
+        for name in SENTENCE_TABLES:
+            _write_delta(out.work, name, index, to_table(name, [row for d in docs for row in getattr(d, name)]))
+        del docs, failed, records, fields
+        pa.default_memory_pool().release_unused()
+    bar.close()
+    kinds = Counter(k for _, _, k in out.pmids.values())
+    out.stats = {
+        "new": kinds[NEW], "updated": kinds[UPDATED], "unchanged": kinds[SAME] + kinds[SAME_X],
+        "deleted": sum(1 for p, (_, _, k) in out.pmids.items() if k == DELETED and p in stored),
+        "extracted": sum(1 for p, (_, b, k) in out.pmids.items() if b >= 0 and (p, b) not in out.failed),
+    }
+    return out
 
 
 def extract(nlp, records: list[Record], batch_size: int = 64, n_process: int = 1,
@@ -221,50 +343,123 @@ def derived_tables(tables: dict) -> dict:
     return {"evidence_map": emap, "mechanisms": mech, "delivery": deliv}
 
 
-def commit(store: Store, collected: Collected, docs: list[DocRows], failed: list[Quarantined],
-           kept_fields: dict[str, dict], summary: RunSummary, fingerprint: str,
-           with_evidence: bool = True) -> RunSummary:
-    """Merge this run into the tables and publish them, derived tables included, as one atomic
-    snapshot; record the run."""
-    now = dt.datetime.now(dt.timezone.utc)
-    fields = dict(kept_fields)
-    fields.update({d.pmid: d.paper_fields for d in docs})
-    paper_rows = [paper_row(r, now, fields.get(r.pmid)) for r in collected.records.values()]
-    papers, stats = merge_papers(store.read("papers"), paper_rows, collected.deletions)
-    refreshed = {d.pmid for d in docs} - set(collected.records)
-    if refreshed:  # stored papers re-extracted by a new extractor: new design/sample-size fields
-        rows = papers.to_pylist()
-        for row in rows:
-            if row["pmid"] in refreshed:
-                row.update(fields[row["pmid"]])
-        papers = to_table("papers", rows)
-    # A pmid whose stored version is newer than what arrived keeps its old extraction.
-    current_versions = dict(zip(papers.column("pmid").to_pylist(), papers.column("version").to_pylist()))
-    extracted = {d.pmid for d in docs
-                 if d.pmid in refreshed or current_versions.get(d.pmid) == collected.records[d.pmid].version}
-    tables = {"papers": papers}
+@dataclass
+class _Plan:
+    """Per pmid partition: which pmids this run deletes, replaces or refreshes, and in which
+    batch's delta file their new rows are."""
+
+    deleted: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
+    full: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))  # papers rows taken whole
+    fields: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))  # only extraction fields
+    replaced: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))  # sentence rows replaced
+    paper_batches: dict[str, dict[int, list[str]]] = field(default_factory=lambda: defaultdict(lambda: defaultdict(list)))
+    doc_batches: dict[str, dict[int, list[str]]] = field(default_factory=lambda: defaultdict(lambda: defaultdict(list)))
+
+
+def _plan(staged: Staged) -> _Plan:
+    plan = _Plan()
+    for pmid, (_, batch, kind) in staged.pmids.items():
+        bucket = bucket_of(pmid)
+        if kind == DELETED:
+            plan.deleted[bucket].append(pmid)
+            continue
+        if batch < 0:
+            continue
+        ok = (pmid, batch) not in staged.failed
+        if kind in (NEW, UPDATED):  # a failed extraction still stores the record, without rows
+            plan.full[bucket].append(pmid)
+            plan.paper_batches[bucket][batch].append(pmid)
+        elif ok:
+            plan.fields[bucket].append(pmid)
+            plan.paper_batches[bucket][batch].append(pmid)
+        if ok:
+            plan.replaced[bucket].append(pmid)
+            plan.doc_batches[bucket][batch].append(pmid)
+    return plan
+
+
+def _read_delta(work: Path, name: str, bucket: str, wanted: dict[int, list[str]]) -> pa.Table:
+    """The winning rows of one partition from the batches' delta files."""
+    parts = []
+    for index, pmids in sorted(wanted.items()):
+        f = work / name / bucket / f"{index:06d}.parquet"
+        if f.exists():
+            t = pq.read_table(f, schema=TABLES[name])
+            parts.append(t if name == "papers" and t.num_rows == len(pmids) else keep_pmids(t, pmids))  # all won
+    return pa.concat_tables(parts) if parts else TABLES[name].empty_table()
+
+
+def _merges(staged: Staged, plan: _Plan) -> dict[str, PartitionMerge]:
+    def papers(bucket: str, old: pa.Table) -> pa.Table:
+        delta = _read_delta(staged.work, "papers", bucket, plan.paper_batches.get(bucket, {}))
+        full, fields = plan.full.get(bucket, []), plan.fields.get(bucket, [])
+        # delta holds exactly the pmids of full + fields: split it only when both are there
+        return merge_papers_part(old, keep_pmids(delta, full) if fields else delta,
+                                 keep_pmids(delta, fields) if full else delta, plan.deleted.get(bucket, []))
+
+    def sentences(name: str):
+        def merge(bucket: str, old: pa.Table) -> pa.Table:
+            delta = _read_delta(staged.work, name, bucket, plan.doc_batches.get(bucket, {}))
+            return merge_sentence_table(name, old, delta, plan.replaced.get(bucket, []), plan.deleted.get(bucket, []))
+        return merge
+
+    merges = {"papers": PartitionMerge(set(plan.paper_batches) | set(plan.deleted), papers)}
     for name in SENTENCE_TABLES:
-        rows = [row for d in docs if d.pmid in extracted for row in getattr(d, name)]
-        tables[name] = merge_sentence_table(name, store.read(name), rows, extracted, collected.deletions)
-    quarantined = collected.quarantined + failed
-    tables["quarantine"] = merge_quarantine(store.read("quarantine"), [quarantine_row(q, now) for q in quarantined])
-    summary.fetched = collected.seen
-    summary.new, summary.updated, summary.unchanged, summary.deleted = stats["new"], stats["updated"], stats["unchanged"], stats["deleted"]
-    summary.quarantined = len(quarantined)
-    summary.extracted = len(extracted)
-    summary.with_findings = len(set(tables["findings"].column("pmid").to_pylist())) if tables["findings"].num_rows else 0
+        merges[name] = PartitionMerge(set(plan.replaced) | set(plan.deleted), sentences(name))
+    return merges
+
+
+def _distinct_pmids(folder: Path | None) -> int:
+    """Distinct pmids of a pmid-partitioned table (partitions hold disjoint pmids)."""
+    if folder is None:
+        return 0
+    return sum(pc.count_distinct(pq.read_table(f, columns=["pmid"]).column("pmid")).as_py()
+               for f in sorted(folder.glob("part-*.parquet")))
+
+
+def _derived_inputs(folder: Callable[[str], Path | None]) -> dict[str, pa.Table]:
+    """The merged tables the derived tables need, only the columns they read."""
+    out = {}
+    for name, cols in DERIVED_INPUTS.items():
+        d = folder(name)
+        if d is None:
+            t = TABLES[name].empty_table()
+            out[name] = t.select(cols) if cols else t
+        else:
+            out[name] = pq.read_table(d, schema=TABLES[name], columns=cols)
+    return out
+
+
+def commit(store: Store, staged: Staged, summary: RunSummary, fingerprint: str,
+           with_evidence: bool = True) -> RunSummary:
+    """Merge this run into the tables, partition by partition, and publish them, derived tables
+    and the run's row included, as one atomic snapshot."""
+    use_system_memory_pool()
+    plan = _plan(staged)
+    quarantine = merge_quarantine(store.read("quarantine"), [quarantine_row(q, staged.now) for q in staged.quarantined])
+    summary.fetched = staged.seen
+    summary.new, summary.updated = staged.stats["new"], staged.stats["updated"]
+    summary.unchanged, summary.deleted = staged.stats["unchanged"], staged.stats["deleted"]
+    summary.quarantined = len(staged.quarantined)
+    summary.extracted = staged.stats["extracted"]
     summary.extractor_version = fingerprint
-    summary.finished_at = dt.datetime.now(dt.timezone.utc)
-    changed = bool(stats["new"] or stats["updated"] or stats["deleted"] or extracted or not store.has("evidence_map"))
-    if with_evidence and changed:  # derived tables go into the same snapshot, so they always match the findings
-        tables.update(derived_tables(tables))
-    runs = store.read("runs").to_pylist() + [summary.row()]
-    tables["runs"] = to_table("runs", runs)
-    store.commit(tables)
+    changed = bool(summary.new or summary.updated or summary.deleted or summary.extracted or not store.has("evidence_map"))
+
+    def finalize(folder: Callable[[str], Path | None]) -> dict[str, pa.Table]:
+        summary.with_findings = _distinct_pmids(folder("findings"))
+        out = {}
+        if with_evidence and changed:  # in the same snapshot, so they always match the findings
+            out.update(derived_tables(_derived_inputs(folder)))
+        summary.finished_at = dt.datetime.now(dt.timezone.utc)
+        out["runs"] = to_table("runs", store.read("runs").to_pylist() + [summary.row()])
+        return out
+
+    store.commit({"quarantine": quarantine}, merges=_merges(staged, plan), finalize=finalize)
     state = store.load_state()
     state["extractor_fingerprint"] = fingerprint
     state["last_run"] = summary.run_id
     store.save_state(state)
+    shutil.rmtree(staged.work, ignore_errors=True)
     return summary
 
 
@@ -339,16 +534,15 @@ def fetch_batch_to(client: EutilsClient, ids: list[str], path: Path) -> tuple[Pa
     return path, len(body)
 
 
-def read_staged(paths: list[Path], expected: list[list[str]]) -> Collected:
-    """Parse staged batches; a requested pmid that EFetch did not return is quarantined, not lost."""
-    out = Collected()
+def quarantine_missing(staged: Staged, paths: list[Path], expected: list[list[str]]) -> None:
+    """A pmid requested from EFetch that no staged batch returned is quarantined, not lost."""
     for path, ids in zip(paths, expected):
-        before = set(out.records)
-        collect(iter_pubmed_xml(path, name="eutils"), into=out)
-        got = set(out.records) - before
         for pmid in ids:
-            if pmid not in got and pmid not in out.records and pmid not in out.deletions:
-                out.quarantined.append(Quarantined(pmid, f"eutils:{path.name}", "fetch", "requested from EFetch but not returned"))
-    return out
+            if pmid not in staged.pmids:
+                staged.quarantined.append(Quarantined(pmid, f"eutils:{path.name}", "fetch", "requested from EFetch but not returned"))
 
 
+def iter_staged(paths: list[Path]) -> Iterator[Item]:
+    """Items of the staged EFetch batches, in order."""
+    for path in paths:
+        yield from iter_pubmed_xml(path, name="eutils")

@@ -7,6 +7,7 @@ Layout of an output folder::
     OUT/.vdmine/snapshots/<version>/<table>/part-<bucket>.parquet
     OUT/.vdmine/lock                              (one writer at a time)
     OUT/.vdmine/state.json                        (run state: windows, fingerprints)
+    OUT/.vdmine/work/<run>/<table>/<bucket>/...   (a running run's staged rows; removed at commit)
 
 A commit writes a complete new snapshot (every table: the ones it changes written anew, the
 others hard-linked from the current snapshot), fsyncs it, then swaps ``current`` with one atomic
@@ -16,6 +17,8 @@ leaves the previous snapshot in place (orphan snapshot folders are removed at th
 Files inside a table are partitioned by pmid range (``part-<pmid // 5e6>.parquet``,
 ``part-x-<prefix>.parquet`` for non-numeric ids); a partition whose bytes did not change is a
 hard link to the previous file, so an incremental night rewrites only the partitions it touched.
+A run's merge (:class:`PartitionMerge`) reads and rewrites one partition at a time, so its memory
+follows the size of a partition, not of the table.
 
 Writes are deterministic: rows are sorted, no wall-clock value is added, and the Parquet writer
 options are fixed, so the same rows give byte-identical files.
@@ -32,8 +35,9 @@ import socket
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow as pa
@@ -60,8 +64,13 @@ def bucket_of(pmid: str) -> str:
     return f"x-{safe}"
 
 
-def pmid_sort_key(pmid: str) -> tuple[int, int, str]:
-    return (0, int(pmid), "") if pmid.isdigit() else (1, 0, pmid)
+@dataclass
+class PartitionMerge:
+    """How a commit changes one pmid-partitioned table: the partitions it touches, and a function
+    from (partition, its current rows) to its new rows."""
+
+    buckets: set[str]
+    merge: Callable[[str, pa.Table], pa.Table]
 
 
 def _fsync_dir(path: Path) -> None:
@@ -180,35 +189,39 @@ class Store:
             return (link.parent / os.readlink(link)).resolve()
         return None
 
-    def commit(self, tables: dict[str, pa.Table]) -> str:
+    def commit(self, tables: dict[str, pa.Table], merges: dict[str, PartitionMerge] | None = None,
+               finalize: Callable[[Callable[[str], Path | None]], dict[str, pa.Table]] | None = None) -> str:
         """Publish these tables, with every other current table unchanged, as one new snapshot.
 
-        Returns the snapshot version. The swap of ``.vdmine/current`` is the only moment a
-        reader's view changes, and it changes for all tables at once.
+        ``tables`` are written whole. ``merges`` rewrite a table partition by partition: only the
+        partitions a merge touches are read (one at a time) and rewritten, the others are hard
+        links, so memory follows the largest partition, not the table. ``finalize`` runs after both,
+        before the switch, with a function giving each table's folder in the new snapshot (or the
+        current one's if this commit does not write it); the tables it returns go into the same
+        snapshot (derived tables, the runs row). Returns the snapshot version. The swap of
+        ``.vdmine/current`` is the only moment a reader's view changes, and it changes for all
+        tables at once.
         """
         self.ensure()
         version = time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + "-" + uuid.uuid4().hex[:8]
         snap = self.internal / "snapshots" / version
         previous = self.current
+        for name, merge in (merges or {}).items():
+            self._write_merged(snap, previous, name, merge)
         for name, table in tables.items():
-            schema = TABLES[name]
-            table = table.cast(schema) if table.schema != schema else table
-            tdir = snap / name
-            tdir.mkdir(parents=True, exist_ok=False)
-            old_dir = previous / name if previous is not None else None
-            for part, ptable in self._partitions(name, table):
-                target = tdir / f"part-{part}.parquet"
-                _write_file(ptable, target)
-                old = old_dir / target.name if old_dir is not None else None
-                if old is not None and old.exists() and _file_digest(old) == _file_digest(target):
-                    target.unlink()
-                    os.link(old, target)  # unchanged partition: keep the very same file
-            if table.num_rows == 0:
-                _write_file(schema.empty_table(), tdir / "part-empty.parquet")
-            _fsync_dir(tdir)
+            self._write_table(snap, previous, name, table)
+        if finalize is not None:
+            def folder(name: str) -> Path | None:
+                for base in (snap, previous):
+                    if base is not None and (base / name).is_dir():
+                        return base / name
+                return None
+
+            for name, table in finalize(folder).items():
+                self._write_table(snap, previous, name, table)
         if previous is not None:  # tables this commit does not touch are carried over as they are
             for old_dir in previous.iterdir():
-                if old_dir.is_dir() and old_dir.name not in tables:
+                if old_dir.is_dir() and not (snap / old_dir.name).exists():
                     (snap / old_dir.name).mkdir(parents=True)
                     for f in old_dir.iterdir():
                         os.link(f, snap / old_dir.name / f.name)
@@ -222,6 +235,57 @@ class Store:
             self._ensure_link(tdir.name)
         self.gc()
         return version
+
+    @staticmethod
+    def _write_part(table: pa.Table, target: Path, old: Path | None) -> None:
+        _write_file(table, target)
+        if old is not None and old.exists() and _file_digest(old) == _file_digest(target):
+            target.unlink()
+            os.link(old, target)  # unchanged partition: keep the very same file
+
+    def _write_table(self, snap: Path, previous: Path | None, name: str, table: pa.Table) -> None:
+        schema = TABLES[name]
+        table = table.cast(schema) if table.schema != schema else table
+        tdir = snap / name
+        tdir.mkdir(parents=True, exist_ok=False)
+        old_dir = previous / name if previous is not None else None
+        for part, ptable in self._partitions(name, table):
+            target = tdir / f"part-{part}.parquet"
+            self._write_part(ptable, target, old_dir / target.name if old_dir is not None else None)
+        if table.num_rows == 0:
+            _write_file(schema.empty_table(), tdir / "part-empty.parquet")
+        _fsync_dir(tdir)
+
+    def _write_merged(self, snap: Path, previous: Path | None, name: str, merge: PartitionMerge) -> None:
+        """One pmid-partitioned table, rewritten only in the partitions ``merge`` touches."""
+        schema = TABLES[name]
+        tdir = snap / name
+        tdir.mkdir(parents=True, exist_ok=False)
+        old_dir = previous / name if previous is not None else None
+        old_parts = {}
+        if old_dir is not None and old_dir.is_dir():
+            old_parts = {f.name[len("part-"):-len(".parquet")]: f for f in old_dir.glob("part-*.parquet")
+                         if f.name != "part-empty.parquet"}
+        written = 0
+        for bucket in sorted(set(old_parts) | set(merge.buckets)):
+            target = tdir / f"part-{bucket}.parquet"
+            old_file = old_parts.get(bucket)
+            if bucket not in merge.buckets:
+                os.link(old_file, target)
+                written += 1
+                continue
+            old = pq.read_table(old_file, schema=schema) if old_file is not None else schema.empty_table()
+            table = merge.merge(bucket, old)
+            del old
+            if table.num_rows == 0:
+                continue
+            self._write_part(table.cast(schema) if table.schema != schema else table, target, old_file)
+            written += 1
+            del table
+            pa.default_memory_pool().release_unused()  # one partition at a time: give its memory back
+        if not written:
+            _write_file(schema.empty_table(), tdir / "part-empty.parquet")
+        _fsync_dir(tdir)
 
     def _ensure_link(self, name: str) -> None:
         link = self.table_path(name)

@@ -7,6 +7,10 @@ Merging rules (what makes re-runs idempotent):
 * sentence-level tables: all rows of a re-extracted pmid are replaced together, never appended.
 * ``quarantine``: deduplicated on (record_id, source, stage, reason), so re-running the same
   input does not grow it.
+
+A run applies these rules partition by partition in Arrow (``merge_papers_part``,
+``merge_sentence_table``, ``drop_pmids``/``keep_pmids`` as ``pc.is_in`` filters, ``_sort`` with
+``pc.sort_indices``); ``merge_papers`` is the same upsert on Python rows, for small tables.
 """
 
 from __future__ import annotations
@@ -21,7 +25,6 @@ import pyarrow.compute as pc
 
 from vdmine import __version__
 from vdmine.records import Quarantined, Record
-from vdmine.store.dataset import pmid_sort_key
 from vdmine.store.schemas import TABLES
 
 SENTENCE_TABLES = ("conditions", "exposures", "doses", "findings")
@@ -72,35 +75,85 @@ def to_table(name: str, rows: Iterable[dict]) -> pa.Table:
     return pa.Table.from_pylist(list(rows), schema=TABLES[name])
 
 
+_SORTABLE = (pa.types.is_string, pa.types.is_integer, pa.types.is_floating, pa.types.is_boolean, pa.types.is_timestamp)
+
+
 def _sort(name: str, table: pa.Table) -> pa.Table:
-    """Stable, content-only order so that the same rows always give the same bytes."""
-    if table.num_rows == 0:
+    """Stable, content-only order, so that the same rows always give the same bytes.
+
+    Tables keyed by pmid: numeric pmids by value (before other ids), then sent_idx, start_char,
+    end_char, then every other scalar column in schema order; rows equal on all of these keep
+    their input order (Arrow's sort is stable), which is the extractor's order for one document.
+    The sort runs in Arrow, not on Python rows.
+    """
+    if table.num_rows <= 1:
         return table
     cols = table.column_names
-    rows = table.to_pylist()
     if "pmid" in cols:
-        def key(r: dict) -> tuple:
-            return (pmid_sort_key(r["pmid"]), r.get("sent_idx") or 0, r.get("start_char") or 0,
-                    str(r.get("end_char")), str(r.get("text") or r.get("outcome") or ""), str(sorted(r.items(), key=lambda kv: kv[0])))
-    elif name == "quarantine":
-        def key(r: dict) -> tuple:
-            return (str(r["source"]), str(r["record_id"]), r["stage"], r["reason"])
-    else:
+        pmid = table.column("pmid")
+        numeric = pc.fill_null(pc.match_substring_regex(pmid, r"^[0-9]{1,18}$"), False)
+        keyed = table.append_column("__other", pc.invert(numeric)).append_column(
+            "__num", pc.cast(pc.if_else(numeric, pmid, "0"), pa.int64()))
+        first = ["__other", "__num", "pmid"] + [c for c in ("sent_idx", "start_char", "end_char") if c in cols]
+        rest = [f.name for f in table.schema if f.name not in first and any(t(f.type) for t in _SORTABLE)]
+        idx = pc.sort_indices(keyed, sort_keys=[(c, "ascending") for c in first + rest])
+        return table.take(idx)
+    if name == "quarantine":
+        rows = table.to_pylist()
+        rows.sort(key=lambda r: (str(r["source"]), str(r["record_id"]), r["stage"], r["reason"]))
+        return pa.Table.from_pylist(rows, schema=table.schema)
+    return table
+
+
+def _values(pmids) -> pa.Array:
+    if isinstance(pmids, pa.ChunkedArray):
+        return pmids.combine_chunks()
+    return pmids if isinstance(pmids, pa.Array) else pa.array(sorted(pmids), pa.string())
+
+
+def drop_pmids(table: pa.Table, pmids) -> pa.Table:
+    """The rows whose pmid is not in ``pmids`` (a set, list or Arrow array of strings)."""
+    if len(pmids) == 0 or table.num_rows == 0:
         return table
-    return pa.Table.from_pylist(sorted(rows, key=key), schema=table.schema)
+    values = _values(pmids)
+    return table.filter(pc.invert(pc.is_in(table.column("pmid"), value_set=values)))
 
 
-def drop_pmids(table: pa.Table, pmids: set[str]) -> pa.Table:
-    if not pmids or table.num_rows == 0:
-        return table
-    mask = pc.invert(pc.is_in(table.column("pmid"), value_set=pa.array(sorted(pmids), pa.string())))
-    return table.filter(mask)
+def keep_pmids(table: pa.Table, pmids) -> pa.Table:
+    """The rows whose pmid is in ``pmids``."""
+    if len(pmids) == 0 or table.num_rows == 0:
+        return table.slice(0, 0)
+    values = _values(pmids)
+    return table.filter(pc.is_in(table.column("pmid"), value_set=values))
 
 
-def merge_sentence_table(name: str, old: pa.Table, new_rows: list[dict], replaced: set[str], deleted: set[str]) -> pa.Table:
-    kept = drop_pmids(old, replaced | deleted)
-    merged = pa.concat_tables([kept, to_table(name, new_rows)]) if new_rows else kept
+def merge_sentence_table(name: str, old: pa.Table, new, replaced, deleted) -> pa.Table:
+    """All rows of a replaced or deleted pmid go; the new rows (dicts or an Arrow table) come in."""
+    kept = drop_pmids(old, set(replaced) | set(deleted))
+    if not isinstance(new, pa.Table):
+        new = to_table(name, new)
+    merged = pa.concat_tables([kept, new.cast(kept.schema)]) if new.num_rows else kept
     return _sort(name, merged)
+
+
+def merge_papers_part(old: pa.Table, replace: pa.Table, refresh: pa.Table, deleted) -> pa.Table:
+    """The Arrow form of the papers upsert, for one partition, once the run has decided per pmid:
+    ``replace`` rows (new or updated pmids) are taken whole; for ``refresh`` rows (same record
+    re-extracted) only the extraction fields are taken, the stored row keeps the rest (its first
+    retrieved_at); ``deleted`` pmids go. Every pmid of ``refresh`` must be in ``old``."""
+    refresh = refresh.sort_by("pmid")
+    kept = drop_pmids(old, set(replace.column("pmid").to_pylist()) | set(refresh.column("pmid").to_pylist()) | set(deleted))
+    parts = [kept]
+    if refresh.num_rows:
+        stored = keep_pmids(old, refresh.column("pmid")).sort_by("pmid")
+        if not stored.column("pmid").equals(refresh.column("pmid")):
+            raise ValueError("papers: a refreshed pmid is not stored")
+        for col in EXTRACTION_FIELDS:
+            stored = stored.set_column(stored.schema.get_field_index(col), col, refresh.column(col))
+        parts.append(stored)
+    if replace.num_rows:
+        parts.append(replace.cast(old.schema))
+    return _sort("papers", pa.concat_tables(parts))
 
 
 def merge_papers(old: pa.Table, new_rows: list[dict], deleted: set[str]) -> tuple[pa.Table, dict]:
@@ -128,8 +181,7 @@ def merge_papers(old: pa.Table, new_rows: list[dict], deleted: set[str]) -> tupl
         else:
             stats["updated"] += 1
         existing[row["pmid"]] = row
-    rows = [existing[k] for k in sorted(existing, key=pmid_sort_key)]
-    return pa.Table.from_pylist(rows, schema=TABLES["papers"]), stats
+    return _sort("papers", pa.Table.from_pylist(list(existing.values()), schema=TABLES["papers"])), stats
 
 
 def merge_quarantine(old: pa.Table, new_rows: list[dict]) -> pa.Table:
