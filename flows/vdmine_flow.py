@@ -5,7 +5,8 @@ mapped as tasks and staged on disk (resume) -> parse + extract, streamed in batc
 ``[run] batch_records`` whose rows are staged on disk -> commit partition by partition, one
 atomic snapshot -> report.
 
-``files_flow``: the same from local PubMed XML / JSONL files, with no network.
+``files_flow``: the same from PubMed XML / JSONL files (local paths or URLs), with no network;
+on Dask, one ``parse-file`` task per input file parses the files in parallel.
 
 Both hold the output folder's writer lock for the whole run, so two runs on the same folder
 cannot interleave. With ``[run] task_runner = "dask"`` extraction goes to a Dask cluster in chunks
@@ -23,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -35,7 +37,7 @@ from vdmine import run as steps
 from vdmine.config import Config, load_config
 from vdmine.nlp.pipeline import get_pipeline
 from vdmine.pubmed.eutils import EutilsClient
-from vdmine.pubmed.sources import iter_files, resolve_inputs
+from vdmine.pubmed.sources import iter_files, iter_spooled, resolve_inputs, spool
 from vdmine.store.dataset import Store
 
 
@@ -114,6 +116,25 @@ def dask_extractor(runner, cfg: Config) -> steps.ExtractBatches:
         while pending:
             yield gather(pending.popleft())
     return run
+
+
+@task(name="parse-file", cache_policy=NO_CACHE)
+def parse_file(path: str, spool_to: str) -> str:
+    """Parse one input file (a baseline file, say) into a spool file; one task per file."""
+    spool(iter_files(resolve_inputs([path])), Path(spool_to))
+    return spool_to
+
+
+def _parsed_in_parallel(runner, files: list, folder: Path) -> Iterator:
+    """Items of all files, parsed by one ``parse-file`` task per file on the runner, read back in
+    input order (each file's spool as soon as its task is done)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    futures = [runner.submit(parse_file, parameters={"path": str(f), "spool_to": str(folder / f"{i:06d}.pkl")})
+               for i, f in enumerate(files)]
+    for fut in futures:
+        spooled = Path(fut.result())
+        yield from iter_spooled(spooled)
+        spooled.unlink(missing_ok=True)
 
 
 @task(name="extract", cache_policy=NO_CACHE)
@@ -203,7 +224,12 @@ def files_flow(inputs: list[str], out: str | None = None, config_path: str | Non
     summary = steps.new_summary("extract", " ".join(str(f) for f in files))
     with store.lock(), steps.failure_recorded(store, summary), _runner_for(cfg) as runner:
         fingerprint = steps.extractor_fingerprint(cfg)
-        staged = _stage(cfg, store, iter_files(files), fingerprint, progress, runner)
+        spool_dir = store.internal / "parsed"
+        shutil.rmtree(spool_dir, ignore_errors=True)  # a dead run's leftovers: we hold the lock
+        # on Dask, one parse task per input file (baseline files in parallel); else read in order here
+        items = iter_files(files) if runner is None else _parsed_in_parallel(runner, files, spool_dir)
+        staged = _stage(cfg, store, items, fingerprint, progress, runner)
+        shutil.rmtree(spool_dir, ignore_errors=True)
         summary.found = staged.seen
         return _publish(cfg, store, staged, summary, fingerprint)
 

@@ -5,6 +5,8 @@ Real records from shared/corpus throughout; the Dask test starts a LocalCluster 
 
 from __future__ import annotations
 
+import datetime
+
 import warnings
 from itertools import islice
 from pathlib import Path
@@ -139,6 +141,17 @@ def _tables(out: Path) -> dict[str, list[dict]]:
     return res
 
 
+def _parse_file_task_runs(since) -> int:
+    """How many ``parse-file`` task runs Prefect recorded since ``since``."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import TaskRunFilter, TaskRunFilterName, TaskRunFilterStartTime
+
+    with get_client(sync_client=True) as client:
+        runs = client.read_task_runs(task_run_filter=TaskRunFilter(
+            name=TaskRunFilterName(like_="parse-file"), start_time=TaskRunFilterStartTime(after_=since)))
+    return len(runs)
+
+
 @pytest.mark.slow
 def test_dask_local_cluster_gives_the_same_tables(tmp_path, shared):
     """files_flow over two input files: thread runner vs a Dask LocalCluster (one parse task per file)."""
@@ -146,12 +159,16 @@ def test_dask_local_cluster_gives_the_same_tables(tmp_path, shared):
 
     inputs = [str(shared / "corpus" / "vitd_pain.jsonl"),
               str(shared / "corpus" / "pubmed_xml" / "xizhou_pubMR__pubmed_result.xml.gz")]
-    outs = {}
+    outs, parse_tasks = {}, {}
     for runner in ("thread", "dask"):
         cfg = tmp_path / f"{runner}.toml"
         cfg.write_text(f'[run]\ntask_runner = "{runner}"\nextract_chunk = 40\n[output]\nreport = false\n')
         out = tmp_path / runner
+        since = datetime.datetime.now(datetime.timezone.utc)
         files_flow(inputs=inputs, out=str(out), config_path=str(cfg), progress=False)
+        parse_tasks[runner] = _parse_file_task_runs(since)
         outs[runner] = _tables(out)
+        assert not (out / ".vdmine" / "parsed").exists()  # spooled parses are removed
     assert outs["dask"] == outs["thread"]
+    assert parse_tasks == {"thread": 0, "dask": 2}  # on Dask: one parse task per input file
     assert len(outs["thread"]["papers"]) > 149 and len(outs["thread"]["findings"]) > 100
