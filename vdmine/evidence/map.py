@@ -116,6 +116,10 @@ def _representative(findings: list[dict], carriers: set[str], winning) -> dict |
     )
 
 
+_FINDING_COLUMNS = ("pmid", "sent_idx", "section", "condition", "exposure", "outcome", "direction", "hedged",
+                    "significant", "study_design")
+
+
 def build_evidence_map(papers: pa.Table, findings: pa.Table, doses: pa.Table | None = None) -> pa.Table:
     """Aggregate findings into the ``evidence_map`` table (schema EVIDENCE_MAP).
 
@@ -126,13 +130,21 @@ def build_evidence_map(papers: pa.Table, findings: pa.Table, doses: pa.Table | N
     dose_of = _doses_by_pmid(doses)
     hier = data.hierarchy()
 
+    # Only the columns the aggregation reads become Python values (a findings row with its
+    # sentence text is ~4x larger); the representative sentence is taken from Arrow at the end.
+    cols = [c for c in _FINDING_COLUMNS if c in findings.column_names]
+    values = findings.select(cols).to_pydict()
     rows_by_key: dict[tuple[str, str, str], list[dict]] = defaultdict(list)
-    for f in findings.to_pylist():
+    for i, vals in enumerate(zip(*(values[c] for c in cols))):
+        f = dict(zip(cols, vals))
+        f["_i"] = i
         key = (_s(f.get("condition")), _s(f.get("exposure")), _s(f.get("outcome")))
         f["_design"] = design_of.get(f["pmid"]) or f.get("study_design")
         f["_design_w"] = design_weight(f["_design"])
         rows_by_key[key].append(f)
 
+    del values
+    sentences = findings.column("sentence") if "sentence" in findings.column_names else pa.nulls(findings.num_rows, pa.string())
     out = []
     for key in sorted(rows_by_key):
         condition, exposure, outcome = key
@@ -217,7 +229,7 @@ def build_evidence_map(papers: pa.Table, findings: pa.Table, doses: pa.Table | N
                 "opposing_pmids": _sorted_pmids(opposing),
                 "representative_pmid": rep["pmid"] if rep else None,
                 "representative_sent_idx": rep["sent_idx"] if rep else None,
-                "representative_sentence": rep["sentence"] if rep else None,
+                "representative_sentence": sentences[rep["_i"]].as_py() if rep else None,
             }
         )
     return pa.Table.from_pylist(out, schema=TABLES["evidence_map"])

@@ -14,9 +14,11 @@ from __future__ import annotations
 import re
 from bisect import bisect_right
 from collections import defaultdict
+from collections.abc import Iterator
 from functools import lru_cache
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import spacy
 from spacy.matcher import PhraseMatcher
 from spacy.tokens import Span
@@ -67,15 +69,22 @@ def _text(title: str | None, abstract: str | None) -> str:
     return title or abstract
 
 
+SLICE = 2000  # papers turned into Python strings at a time: memory follows this, not the corpus
+
+
+def _candidates(papers: pa.Table) -> Iterator[tuple[str, str | None, str]]:
+    """(pmid, design, text) of the papers whose text may match a cue, read slice by slice."""
+    for offset in range(0, papers.num_rows, SLICE):
+        cols = papers.slice(offset, SLICE).select(["pmid", "title", "abstract", "study_design"]).to_pydict()
+        for pmid, design, text in zip(cols["pmid"], cols["study_design"], map(_text, cols["title"], cols["abstract"])):
+            if _may_match(text):
+                yield pmid, design, text
+
+
 def _scan(papers: pa.Table):
     """Yield (pmid, design, sentences, [(prefix, cue, span, sent_idx)], context {kind: set(sent_idx)})."""
     nlp, matcher, cue_info = _nlp()
-    cols = papers.select(["pmid", "title", "abstract", "study_design"]).to_pydict()
-    todo = [
-        (pmid, design, text)
-        for pmid, design, text in zip(cols["pmid"], cols["study_design"], map(_text, cols["title"], cols["abstract"]))
-        if _may_match(text)
-    ]
+    todo = list(_candidates(papers))
     docs = nlp.pipe((t for _, _, t in todo), batch_size=64)
     for (pmid, design, _), doc in zip(todo, docs):
         matches = matcher(doc)
@@ -96,6 +105,12 @@ def _scan(papers: pa.Table):
             for s in sorted(filter_spans(cue_spans), key=lambda s: s.start)
         ]
         yield pmid, design, sents, hits, context
+
+
+def _only(table: pa.Table | None, pmids: set[str]) -> pa.Table | None:
+    if table is None or not table.num_rows:
+        return table
+    return table.filter(pc.is_in(table.column("pmid"), value_set=pa.array(sorted(pmids), pa.string())))
 
 
 def _paper_results(findings: pa.Table | None, conditions: pa.Table | None):
@@ -139,7 +154,9 @@ def mechanism_and_delivery_rows(
     the sentence or a neighbouring one talks about pain. Delivery rows: only cue matches in a
     sentence that names vitamin D, with the paper's best finding as the result.
     """
-    by_pmid, conds = _paper_results(findings, conditions)
+    # findings and conditions only of the papers that may match a cue (few, even in a large store)
+    maybe = {pmid for pmid, _, _ in _candidates(papers)}
+    by_pmid, conds = _paper_results(_only(findings, maybe), _only(conditions, maybe))
     mech, deliv = [], []
     for pmid, design, sents, hits, context in _scan(papers):
         vit = context.get("vitamin_d", set())
