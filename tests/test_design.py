@@ -41,6 +41,13 @@ def test_rct_from_title_text(nlp, shared):
     assert f["study_design_evidence"].startswith("text:")
 
 
+def test_mendelian_randomization_is_not_a_trial(nlp, shared):
+    # vitd_pain.jsonl PMID 40195255: genetic epidemiology, nobody was randomised
+    title = real(shared, "vitd_pain.jsonl", "The Causal Relationship Between Zinc and Osteoarthritis: A Two-Sample Mendelian Randomization Study")
+    assert fields(nlp, title)["study_design"] != "randomized controlled trial"
+    assert fields(nlp, "Participants were enrolled before randomization.")["study_design"] == "randomized controlled trial"
+
+
 def test_case_report_text(nlp, shared):
     s = real(shared, "offtopic.jsonl",
              "The authors present a case of Staphylococcus aureus spinal subdural abscess in a patient with AIDS.")
