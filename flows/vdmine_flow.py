@@ -163,7 +163,7 @@ def report(cfg: Config, out: Path, summary: steps.RunSummary) -> None:
     """report.md / report.html from the snapshot just committed (the evidence map is in it)."""
     from vdmine.evidence.report import counts_from_summary, write_report
 
-    write_report(out, cfg, counts_from_summary(summary))
+    write_report(out, cfg, counts_from_summary(summary), claims_path=cfg.output.claims or None)
 
 
 def _publish(cfg: Config, store: Store, staged: steps.Staged, summary: steps.RunSummary, fingerprint: str) -> dict:

@@ -125,3 +125,16 @@ def test_delete_citation_removes_a_record_everywhere(tmp_path, corpus):
         assert "7843955" not in pq.read_table(out / table).column("pmid").to_pylist(), table
     assert pq.read_table(out / "papers").num_rows == 148
     assert pq.read_table(out / "runs").to_pylist()[-1]["deleted"] == 1
+
+
+def test_claims_file_in_config_is_resolved_or_refused(tmp_path, capsys):
+    from vdmine.config import load_config
+
+    root = Path(__file__).resolve().parent.parent
+    cfg = load_config(root / "configs" / "vitd_bone_pain.toml")  # claims = "configs/seed_claims.toml"
+    assert Path(cfg.output.claims) == root / "configs" / "seed_claims.toml"
+    bad = tmp_path / "c.toml"
+    bad.write_text('[output]\nclaims = "no/such/claims.toml"\n')
+    assert main(["report", "--config", str(bad), "--out", str(tmp_path / "o")]) == 2
+    err = _err(capsys)
+    assert "[E004]" in err and "output.claims" in err

@@ -200,7 +200,7 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         if not Store(out).has("papers"):
             raise VdmineError("E050", table="papers", path=out)
-        md, html = write_outputs(out, cfg, None)
+        md, html = write_outputs(out, cfg, None, claims_path=cfg.output.claims or None)
         print(f"wrote {md} and {html}")
         return 0
     if args.command == "claims":

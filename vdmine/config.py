@@ -91,6 +91,10 @@ class ScheduleConfig:
 class OutputConfig:
     dir: str = "outputs/vitd_bone_pain"
     report: bool = True
+    # An expected-claims file (configs/seed_claims.toml format): the report then checks each claim
+    # against the evidence map. A relative path is taken from the config file's folder's parent
+    # (the project root for configs/*.toml), else from the working directory.
+    claims: str = ""
 
 
 @dataclass
@@ -180,6 +184,8 @@ def _validate(cfg: Config) -> None:
         raise VdmineError("E004", key="run.task_runner", value=cfg.run.task_runner, detail='expected "thread" or "dask"')
     if cfg.run.extract_chunk < 1:
         raise VdmineError("E004", key="run.extract_chunk", value=cfg.run.extract_chunk, detail="must be >= 1")
+    if cfg.output.claims:
+        cfg.output.claims = str(_claims_path(cfg))
     if cfg.run.batch_records < 1:
         raise VdmineError("E004", key="run.batch_records", value=cfg.run.batch_records, detail="must be >= 1")
     if cfg.nlp.n_process < 1:
@@ -194,6 +200,17 @@ def read_toml(path: Path) -> dict:
         return tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise VdmineError("E002", path=path, detail=exc) from None
+
+
+def _claims_path(cfg: Config) -> Path:
+    """``[output] claims`` resolved: absolute, or relative to the project root of the config file
+    (its folder's parent), else to the working directory; it must exist (E004 otherwise)."""
+    p = Path(cfg.output.claims)
+    candidates = [p] if p.is_absolute() else ([Path(cfg.path).resolve().parent.parent / p] if cfg.path else []) + [Path.cwd() / p]
+    for c in candidates:
+        if c.is_file():
+            return c
+    raise VdmineError("E004", key="output.claims", value=cfg.output.claims, detail="file not found")
 
 
 def load_config(path: str | Path | None = None) -> Config:
