@@ -397,13 +397,48 @@ def test_tokens_and_cues_equal_the_plain_computation():
             assert lex.may_state_statement(text)
 
 
+def _plain_section_labels(text, lex):
+    """section_labels without shortcuts: finditer of both label regexes over the whole text."""
+    from vdmine.nlp.findings import _HEADING_RE, _LABEL_RE
+
+    plain = []
+    for m in sorted([*_LABEL_RE.finditer(text), *_HEADING_RE.finditer(text)], key=lambda m: m.start(1)):
+        label = m.group(1).strip().lower()
+        sec = lex.section_labels.get(label) or lex.section_labels.get(label.split()[0])
+        if sec and (m.group(1).isupper() or m.group(1).istitle() or len(label.split()) <= 3):
+            plain.append((m.start(1), sec))
+    return plain
+
+
+def test_label_shortcut_edge_cases():
+    """The label precheck (_label_possible) at its limits: a 61-character label still matches, 62 does not;
+    whitespace runs (incl. Unicode spaces) before the colon; a double space ends a label; "\\s" is str.isspace."""
+    import re
+
+    from vdmine.nlp.findings import section_labels
+
+    lex = lexicons()
+    long_ok = "Results of the trial in the knee osteoarthritis group and more"  # 63 letters/spaces
+    texts = [
+        "A.\tRESULTS: x", "x!\nConclusion: y", "  Methods:  x", "Background\nfoo", "a? Results  Xy",
+        ".\u2003Results: z", "Results:x: y", "RESULTS\n\nMethods:\n", "x. Results \u2003 \n :\tz", "x. Results\n\n\n: z",
+        "x. Conclusions" + "s" * 47 + ":  y", "x. Conclusions" + "s" * 48 + ":  y", "x. " + long_ok[:61] + ": z",
+        "x. " + long_ok[:62] + ": z", "x. Methods" + " " * 70 + ": z", "x. Results (n = 3): z", "x. results: z",
+    ]
+    for text in texts:
+        assert section_labels(text, lex) == _plain_section_labels(text, lex), text
+    assert section_labels("x. Results \u2003 \n :\tz", lex)  # a match the precheck must let through
+    every = "".join(chr(cp) for cp in range(0x110000) if not 0xD800 <= cp <= 0xDFFF)
+    assert {ch for ch in every if re.fullmatch(r"\s", ch)} == {ch for ch in every if ch.isspace()}
+
+
 def test_fast_paths_are_exact_on_the_corpus(shared):
     """On every sentence-ish piece of the on-topic corpus: the statement prefilter never skips a sentence with a
     statement cue; a guarded regex is never skipped where it matches; section labels found at anchor positions
     equal plain finditer."""
     import re
 
-    from vdmine.nlp.findings import _HEADING_RE, _LABEL_RE, section_labels
+    from vdmine.nlp.findings import section_labels
     from vdmine.nlp.findings_rules import STATEMENT_CLASSES
 
     lex = lexicons()
@@ -414,16 +449,13 @@ def test_fast_paths_are_exact_on_the_corpus(shared):
             texts.append((r.get("title") or "") + "\n" + (r.get("abstract") or ""))
     from vdmine.nlp.findings_rules import _CI_RE
 
-    guarded = [p for p, _, _ in lex.cues.rx] + [lex.baseline, _CI_RE]
-    skipped = guard_skips = 0
+    from vdmine.nlp.findings_rules import _CLAUSE_SPLIT, clause_split_possible
+
+    exposure_guard = findings.FindingsComponent(spacy.blank("en"), "f", "vitamin D").exposure_re
+    guarded = [p for p, _, _ in lex.cues.rx] + [*lex.baseline, _CI_RE, exposure_guard]
+    skipped = guard_skips = clause_skips = 0
     for text in texts:
-        plain = []
-        for m in sorted([*_LABEL_RE.finditer(text), *_HEADING_RE.finditer(text)], key=lambda m: m.start(1)):
-            label = m.group(1).strip().lower()
-            sec = lex.section_labels.get(label) or lex.section_labels.get(label.split()[0])
-            if sec and (m.group(1).isupper() or m.group(1).istitle() or len(label.split()) <= 3):
-                plain.append((m.start(1), sec))
-        assert section_labels(text, lex) == plain
+        assert section_labels(text, lex) == _plain_section_labels(text, lex)
         for sent in re.split(r"(?<=[.!?])\s+|\n", text):
             if not lex.may_state_statement(sent):
                 skipped += 1
@@ -432,4 +464,34 @@ def test_fast_paths_are_exact_on_the_corpus(shared):
                 if not g.possible(sent):
                     guard_skips += 1
                     assert g.rx.search(sent) is None, (g.pattern, sent)
-    assert skipped > 100 and guard_skips > 100  # the shortcuts do skip work
+            if not clause_split_possible(sent):  # no clause split where the shortcut says there is none
+                clause_skips += 1
+                assert _CLAUSE_SPLIT.search(sent) is None, sent
+    assert skipped > 100 and guard_skips > 100 and clause_skips > 100  # the shortcuts do skip work
+
+
+def test_clause_split_shortcut_on_awkward_text():
+    """clause_split_possible says yes wherever the clause regex matches, including case and Unicode folds
+    ("BUT", "whereaſ" with a long s, which IGNORECASE matches as "whereas")."""
+    from vdmine.nlp.findings_rules import _CLAUSE_SPLIT, clause_split_possible
+
+    for text in ["Pain fell BUT not BMD x", "A rose whereaſ B fell", "A rose,\nAND increased B", "x: y", "a; b",
+                 "In contrast to A", "A rose, and B fell", "A rose and B fell", "A rose. B fell"]:
+        if _CLAUSE_SPLIT.search(text):
+            assert clause_split_possible(text), text
+    assert not clause_split_possible("A rose and B fell")
+    assert clause_split_possible("A rose whereaſ B fell")
+
+
+def test_sentences_equal_doc_sents(full_nlp, vdw):
+    """findings.sentences reads boundaries and character offsets off doc.to_array: the same as doc.sents,
+    also with trailing whitespace and on an empty doc."""
+    from vdmine.nlp.findings import sentences
+
+    texts = [r["title"] + "\n" + r["abstract"] for r in list(vdw.values())[:40]]
+    texts += ["Pain fell.  Then  rose!  \n", "One", " ", ""]
+    for text in texts:
+        doc = full_nlp(text)
+        got = [tuple(s) for s in sentences(doc)]
+        want = [(s.start, s.end, s.start_char, s.end_char) for s in doc.sents] or [(0, 0, 0, 0)]
+        assert got == want, text[:80]

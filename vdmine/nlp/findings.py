@@ -17,6 +17,7 @@ import re
 from bisect import bisect_left
 from collections import Counter
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 from spacy.attrs import SENT_START
@@ -24,7 +25,15 @@ from spacy.language import Language
 from spacy.tokens import Doc, Span
 
 from vdmine.nlp.docs import doc_text as cached_text
-from vdmine.nlp.findings_rules import STATEMENT_CLASSES, Lexicons, _association_direction, judge, lexicons, tokens_of
+from vdmine.nlp.findings_rules import (
+    STATEMENT_CLASSES,
+    Lexicons,
+    _association_direction,
+    _Guarded,
+    judge,
+    lexicons,
+    tokens_of,
+)
 
 SPAN_KEY = "findings"
 EXPOSURE_SPAN_KEYS = ("vdmine_exposures", "exposures")
@@ -39,14 +48,6 @@ if not Span.has_extension("findings"):
     Span.set_extension("findings", default=None)
 
 
-def _ext(span, name: str):
-    return getattr(span._, name, None) if Span.has_extension(name) else None
-
-
-def _canonical(span) -> str:
-    return _ext(span, "canonical") or span.label_ or span.text
-
-
 # a heading alone on its line ("Background\n...", "What This Study Found\n...")
 _HEADING_RE = re.compile(r"(?:^|(?<=\n))[ \t]*([A-Z][A-Za-z &/,'-]{2,60}?)[ \t]*:?[ \t]*(?=\n)")
 # Where those two can start: the text start, after a newline, after [.!?] + one space character.
@@ -54,13 +55,14 @@ _AFTER_NEWLINE_RE = re.compile(r"\n")
 _AFTER_STOP_RE = re.compile(r"[.!?]\s")
 
 
-def _anchored_matches(pattern: re.Pattern, text: str, starts: list[int]) -> list[re.Match]:
+def _anchored_matches(pattern: re.Pattern, text: str, starts: list[int], possible=None) -> list[re.Match]:
     """``list(pattern.finditer(text))`` for a pattern that can only match at ``starts`` (sorted):
     ``pattern.match`` is tried there only, instead of at every character (same matches, since
-    finditer tries each position in turn and goes on after the end of each match)."""
+    finditer tries each position in turn and goes on after the end of each match), and only where
+    ``possible(text, p)`` (a necessary condition) holds."""
     out, resume = [], 0
     for p in starts:
-        if p < resume:
+        if p < resume or (possible is not None and not possible(text, p)):
             continue
         m = pattern.match(text, p)
         if m:
@@ -69,13 +71,39 @@ def _anchored_matches(pattern: re.Pattern, text: str, starts: list[int]) -> list
     return out
 
 
+_SPACES = re.compile(r"\s*")
+
+
+def _label_possible(text: str, p: int) -> bool:
+    """Necessary for a _LABEL_RE match at ``p``: after the whitespace, an A-Z letter starts a label of 3-61
+    characters, which ends at k (q+3 <= k <= q+61) where "  " follows or whitespace then ":" follows. The first
+    ":" from q+3 on is the only one that can be reached (a later one has that ":" in between). The regex tries
+    every label length (lazy), ~2 µs per sentence start; this check rules out most starts (regex whitespace
+    in a str pattern is ``str.isspace``, tested)."""
+    q = _SPACES.match(text, p).end()
+    if q >= len(text) or not ("A" <= text[q] <= "Z"):
+        return False
+    if "  " in text[q + 3 : q + 63]:
+        return True
+    c = text.find(":", q + 3)
+    if c < 0:
+        return False
+    k = c
+    while k > q + 3 and text[k - 1].isspace():
+        k -= 1
+    return k <= q + 61
+
+
 def section_labels(text: str, lex: Lexicons) -> list[tuple[int, str]]:
     """(offset, section) for each structured-abstract label ('RESULTS:', 'Conclusion:', a heading
     line) in the text."""
     after_newline = [m.end() for m in _AFTER_NEWLINE_RE.finditer(text)]
     line_starts = [0, *after_newline]
     label_starts = sorted({*line_starts, *(m.end() for m in _AFTER_STOP_RE.finditer(text))})
-    found = [*_anchored_matches(_LABEL_RE, text, label_starts), *_anchored_matches(_HEADING_RE, text, line_starts)]
+    found = [
+        *_anchored_matches(_LABEL_RE, text, label_starts, _label_possible),
+        *_anchored_matches(_HEADING_RE, text, line_starts),
+    ]
     out = []
     for m in sorted(found, key=lambda m: m.start(1)):
         label = m.group(1).strip().lower()
@@ -108,7 +136,7 @@ def cue_section(classes: set, i: int, n: int) -> str:
     return "background" if i == 1 else "other"
 
 
-def sentence_sections(sents: list[Span], text: str, lex: Lexicons) -> list[str]:
+def sentence_sections(sents: list[Sent], text: str, lex: Lexicons) -> list[str]:
     """Section of every sentence ('title' for sentence 0); ``text`` is ``doc.text``."""
     labels = section_labels(text, lex)
     out = []
@@ -121,15 +149,32 @@ def sentence_sections(sents: list[Span], text: str, lex: Lexicons) -> list[str]:
     return out
 
 
-def sentences(doc: Doc) -> list[Span]:
-    """``list(doc.sents)`` without spaCy's per-token Python loop (same boundaries, much faster)."""
+class Sent(NamedTuple):
+    """A sentence as token and character offsets (what a sentence Span gives, without making one)."""
+
+    start: int
+    end: int
+    start_char: int
+    end_char: int
+
+
+def sentences(doc: Doc) -> list[Sent]:
+    """The boundaries of ``doc.sents`` from one ``to_array(SENT_START)``, without spaCy's per-token Python
+    loop and without Span objects; ``end_char`` is the last token's idx + length, as for a Span (reading
+    just the boundary tokens beats ``to_array`` of IDX and LENGTH)."""
     if not doc.has_annotation("SENT_START"):
-        return list(doc.sents)
+        return [Sent(s.start, s.end, s.start_char, s.end_char) for s in doc.sents]
+    if not len(doc):
+        return [Sent(0, 0, 0, 0)]
     starts = np.flatnonzero(doc.to_array(SENT_START) == 1).tolist()
     if not starts or starts[0] != 0:
         starts.insert(0, 0)
     ends = starts[1:] + [len(doc)]
-    return [doc[a:b] for a, b in zip(starts, ends)]
+    out = []
+    for a, b in zip(starts, ends):
+        last = doc[b - 1]
+        out.append(Sent(a, b, doc[a].idx, last.idx + len(last)))
+    return out
 
 
 @dataclass(frozen=True)
@@ -152,9 +197,12 @@ def _exposure_mentions(doc: Doc) -> list[_Mention]:
     for key in EXPOSURE_SPAN_KEYS:
         if key in doc.spans:
             out = []
+            has_info, has_canonical = Span.has_extension("vdmine_exposure"), Span.has_extension("canonical")
             for s in doc.spans[key]:
-                info = _ext(s, "vdmine_exposure") or {}
-                out.append(_Mention(s.start_char, s.end_char, _canonical(s), info.get("kind") or "form"))
+                ext = s._ if has_info or has_canonical else None  # one Underscore per span, not per attribute
+                info = (ext.vdmine_exposure if has_info else None) or {}
+                name = (ext.canonical if has_canonical else None) or s.label_ or s.text
+                out.append(_Mention(s.start_char, s.end_char, name, info.get("kind") or "form"))
             return sorted(out, key=lambda m: m.start)
     return []
 
@@ -163,10 +211,17 @@ def _condition_mentions(doc: Doc, exposures: list[_Mention]) -> list[_Mention]:
     """Condition spans that are not the exposure itself ("vitamin D deficiency" is a MeSH disease,
     but here it is the exposure status), sorted; negated ones are kept but flagged."""
     out = []
-    for s in doc.spans.get("conditions", []) if "conditions" in doc.spans else []:
-        if any(_overlaps(s.start_char, s.end_char, e.start, e.end) for e in exposures if e.kind != "co_intervention"):
+    if "conditions" not in doc.spans:
+        return out
+    core = [(e.start, e.end) for e in exposures if e.kind != "co_intervention"]
+    has_neg, has_canonical = Span.has_extension("condition_negated"), Span.has_extension("canonical")
+    for s in doc.spans["conditions"]:
+        st, en = s.start_char, s.end_char
+        if any(st < e and b < en for b, e in core):
             continue
-        out.append(_Mention(s.start_char, s.end_char, _canonical(s), negated=bool(_ext(s, "condition_negated"))))
+        ext = s._ if has_neg or has_canonical else None  # one Underscore per span, not per attribute
+        name = (ext.canonical if has_canonical else None) or s.label_ or s.text
+        out.append(_Mention(st, en, name, negated=bool(ext.condition_negated if has_neg else None)))
     return sorted(out, key=lambda m: m.start)
 
 
@@ -186,7 +241,8 @@ class FindingsComponent:
         # the configured name and the measured levels of it listed in outcomes.jsonl (level_of).
         names = [exposure_name] + self.lex.level_terms.get(exposure_name.lower(), []) if exposure_name else []
         alts = "|".join(re.escape(n) for n in sorted(set(names), key=len, reverse=True))
-        self.exposure_re = re.compile(rf"(?<![\w])(?:{alts})(?![\w])", re.I) if alts else None
+        # guarded: the regex runs only where one of the names occurs in the lowercased text
+        self.exposure_re = _Guarded(rf"(?<![\w])(?:{alts})(?![\w])", re.I) if alts else None
 
     # --- paper-level defaults -------------------------------------------------------------------
 
@@ -445,7 +501,7 @@ _POPULATION_RE = re.compile(
 
 def _strip_label(text: str, lex: Lexicons) -> str:
     """The sentence without a leading structured-abstract label ("RESULTS: At baseline, ...")."""
-    m = _LABEL_RE.match(text)
+    m = _LABEL_RE.match(text) if _label_possible(text, 0) else None
     if m and m.start(1) <= 2 and (m.group(1).strip().lower() in lex.section_labels):
         return text[m.end() :]
     return text

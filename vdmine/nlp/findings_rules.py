@@ -24,6 +24,7 @@ LEXICON_DIR = Path(__file__).resolve().parent / "lexicons"
 
 # Cue classes that can carry the direction of a result (used by the cheap prefilter too).
 DIRECTION_CLASSES = ("up", "down", "better", "worse")
+_DIRECTION_SET = frozenset(DIRECTION_CLASSES)
 RESULT_CLASSES = DIRECTION_CLASSES + ("nodiff", "assoc", "nonsig", "sig", "assoc_pos", "assoc_neg")
 
 _WORD = r"[\w\u0370-\u03ff]"  # word characters incl. Greek (TNF-α, β-CTX)
@@ -111,6 +112,17 @@ def _lowered(text: str) -> str | None:
     return None if _FOLDS_RE.search(text) else text.lower()
 
 
+def _meets(needs: tuple[tuple[str, ...], ...], text: str) -> bool:
+    """Does ``text`` hold at least one string of every requirement?"""
+    for req in needs:
+        for x in req:
+            if x in text:
+                break
+        else:
+            return False
+    return True
+
+
 class _Guarded:
     """A compiled regex plus the literals every match needs (see :func:`_literal_needs`): ``search`` and
     ``finditer`` skip the regex when one is missing, with exactly the same results."""
@@ -134,13 +146,7 @@ class _Guarded:
             text = _lowered(text)
             if text is None:
                 return True
-        for req in self.needs:
-            for x in req:
-                if x in text:
-                    break
-            else:
-                return False
-        return True
+        return _meets(self.needs, text)
 
     def search(self, text: str):
         return self.rx.search(text) if self.possible(text) else None
@@ -149,13 +155,19 @@ class _Guarded:
         return self.rx.finditer(text) if self.possible(text) else iter(())
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class Cue:
     start: int
     end: int
     text: str
     classes: frozenset
     value: str = ""
+
+    def __init__(self, start: int, end: int, text: str, classes: frozenset, value: str = ""):
+        # fields written straight into __dict__: a frozen dataclass's own __init__ goes through
+        # object.__setattr__ per field, ~2.5x slower, and sentences make many cues
+        d = self.__dict__
+        d["start"], d["end"], d["text"], d["classes"], d["value"] = start, end, text, classes, value
 
 
 @dataclass(frozen=True)
@@ -196,8 +208,13 @@ class Tokens:
         """Lowercased word -> its token positions (built once, shared by every phrase set)."""
         if self._index is None:
             index: dict[str, list[int]] = {}
+            get = index.get
             for i, w in enumerate(self.lowers):
-                index.setdefault(w, []).append(i)
+                at = get(w)
+                if at is None:
+                    index[w] = [i]  # no throwaway list per token, as setdefault(w, []) would make
+                else:
+                    at.append(i)
             self._index = index
         return self._index
 
@@ -249,48 +266,80 @@ class _PhraseSet:
         # per first token: (length, may a case-sensitive phrase have this length?)
         self._plan = {k: [(n, n in cs_lengths.get(k, ())) for n in v] for k, v in self.lengths.items()}
         self._firsts = frozenset(self.lengths)
+        # per phrase: (its classes, its first value), computed once instead of per match
+        self._ci_info = {k: (frozenset(c for c, _ in v), v[0][1]) for k, v in self.ci.items()}
+        self._cs_info = {k: (frozenset(c for c, _ in v), v[0][1]) for k, v in self.cs.items()}
+        self._rx_classes = [frozenset([cls]) for _, cls, _ in self.rx]
+        # per first token: the second tokens (lowercased) of its longer phrases; "the" starts "the aim", "the
+        # purpose", ... but is mostly followed by other words, and then only a one-word phrase can match there
+        seconds: dict[str, set[str]] = {}
+        for toks in [*self.ci, *self.cs]:
+            if len(toks) > 1:
+                seconds.setdefault(toks[0].lower(), set()).add(toks[1].lower())
+        self._seconds = {k: frozenset(v) for k, v in seconds.items()}
 
     def find(self, text: str, tokens: Tokens | None = None) -> list[Cue]:
         """Cues in ``text``; ``tokens`` (its :class:`Tokens`) saves re-tokenizing."""
         if tokens is None:
             tokens = tokens_of(text)
         lowers = tokens.lowers
-        raw: list[Cue] = []
+        # candidates as tuples (-length, start, order found, end, classes, value): a plain tuple sort gives the
+        # order of a stable sort on (-length, start); Cue objects are made only for the cues kept
+        raw: list[tuple] = []
         if not self._firsts.isdisjoint(lowers):
-            words, ntok, plan, index = tokens.words, len(lowers), self._plan, tokens.index
+            words, ntok, plan, index, acc = tokens.words, len(lowers), self._plan, tokens.index, tokens._acc
+            ci, cs_info, seconds = self._ci_info, self._cs_info, self._seconds
             # only the positions of words that start a phrase (the order of visits does not matter: the
             # candidates are sorted below, and two phrase matches never share both start and length)
             for low in self._firsts.intersection(index):
                 steps = plan[low]
+                follow = seconds.get(low, frozenset())
                 for i in index[low]:
+                    longer = i + 1 < ntok and lowers[i + 1] in follow  # may a phrase of 2+ tokens start here?
                     for n, maybe_cs in steps:
-                        if i + n > ntok:
+                        if i + n > ntok or (n > 1 and not longer):
                             continue
-                        hits = self.ci.get(tuple(lowers[i : i + n]))
-                        cs = self.cs.get(tuple(words[i : i + n])) if maybe_cs else None
-                        if hits or cs:
-                            entries = (hits or []) + (cs or [])
-                            st, en = tokens.start(i), tokens.end(i + n - 1)
-                            raw.append(Cue(st, en, text[st:en], frozenset(c for c, _ in entries), entries[0][1]))
-        for pattern, cls, value in self.rx:
-            for m in pattern.finditer(text):
-                raw.append(Cue(m.start(), m.end(), m.group(0), frozenset([cls]), value))
+                        hit = ci.get((low,) if n == 1 else tuple(lowers[i : i + n]))
+                        cs = cs_info.get(tuple(words[i : i + n])) if maybe_cs else None
+                        if hit or cs:
+                            if hit and cs:  # both: classes of both, the case-insensitive entry's value first
+                                hit = (hit[0] | cs[0], hit[1])
+                            classes, value = hit or cs
+                            st, en = acc[2 * i + 1], acc[2 * (i + n)]  # start of token i, end of token i+n-1
+                            raw.append((st - en, st, len(raw), en, classes, value))
+        if self.rx:
+            low = _lowered(text)  # once for all the (case-insensitive) regex cues; None: no shortcut
+            for (pattern, _, value), classes in zip(self.rx, self._rx_classes):
+                if low is not None and pattern.needs and not _meets(pattern.needs, low):
+                    continue  # a literal every match needs is missing (what _Guarded.possible checks)
+                for m in pattern.rx.finditer(text):
+                    st, en = m.span()
+                    raw.append((st - en, st, len(raw), en, classes, value))
         if len(raw) < 2:
-            return raw
+            return [Cue(st, en, text[st:en], classes, value) for _, st, _, en, classes, value in raw]
         # longest first, no overlaps: "no significant difference" hides "significant",
         # "not statistically significant" beats "were not"
-        raw.sort(key=lambda c: (-(c.end - c.start), c.start))
-        kept: dict[tuple[int, int], Cue] = {}
+        raw.sort()  # (-length, start, order found) are unique, so later fields are never compared
+        kept: dict[tuple[int, int], list] = {}
         taken: list[tuple[int, int]] = []
-        for c in raw:
-            key = (c.start, c.end)
-            if key in kept:  # the same words in two lexicon entries: merge their classes
-                k = kept[key]
-                kept[key] = Cue(k.start, k.end, k.text, k.classes | c.classes, k.value or c.value)
-            elif not any(c.start < e and s < c.end for s, e in taken):
-                kept[key] = c
+        for _, st, _, en, classes, value in raw:
+            key = (st, en)
+            k = kept.get(key)
+            if k is not None:  # the same words in two lexicon entries: merge their classes
+                k[0] = k[0] | classes
+                k[1] = k[1] or value
+                continue
+            for s, e in taken:
+                if st < e and s < en:
+                    break
+            else:
+                kept[key] = [classes, value]
                 taken.append(key)
-        return sorted(kept.values(), key=lambda c: c.start)
+        return [Cue(st, en, text[st:en], k[0], k[1]) for (st, en), k in sorted(kept.items(), key=_first_start)]
+
+
+def _first_start(item) -> int:
+    return item[0][0]
 
 
 def _read_tsv(name: str) -> list[tuple[str, str, str]]:
@@ -311,8 +360,9 @@ class Lexicons:
         # Sentence-level filters of the pipeline component, kept out of the direction cues so that
         # the rules (and the Evidence Inference figures) do not see them.
         baseline = [c[3:] for c, cls, _ in triggers if cls == "baseline_statement"]
-        # one alternation searches once for all of them (a match of any one is a match of it)
-        self.baseline = _Guarded("|".join(f"(?:{b})" for b in baseline), re.I) if baseline else None
+        # each regex guarded on its own literals: together they skip far more sentences than the literals of
+        # one alternation, whose guard keeps a single requirement (any match of one is a match)
+        self.baseline = [_Guarded(b, re.I) for b in baseline]
         triggers = [t for t in triggers if t[1] != "baseline_statement"]
         self.cues = _PhraseSet(triggers)
         self.hedges = _PhraseSet(_read_tsv("hedges.tsv"))
@@ -346,7 +396,11 @@ class Lexicons:
     def is_baseline(self, text: str) -> bool:
         """A comparison of the arms or groups at baseline ("Baseline knee pain was slightly worse in
         the treatment group"): a difference before treatment is not an effect."""
-        return self.baseline is not None and self.baseline.search(text) is not None
+        low = _lowered(text)
+        for b in self.baseline:
+            if (low is None or not b.needs or _meets(b.needs, low)) and b.rx.search(text) is not None:
+                return True
+        return False
 
     def may_state_result(self, tokens: Tokens) -> bool:
         return not self.statement_first_tokens.isdisjoint(tokens.lowers)
@@ -541,6 +595,20 @@ _CLAUSE_SPLIT = re.compile(
     r"|,\s*(?:and\s+)?(?:in contrast|by contrast|conversely)\b|,\s+and\s+(?=(?:a\s+|an\s+)?(?:significant(?:ly)?\s+)?(?:increase|decrease|reduc|improv|lower|higher|elevat|rais|diminish|worse))",
     re.I,
 )
+# What a _CLAUSE_SPLIT match needs: ";" or ":" (as written), or in the lowercased text one of these words
+# ("although" holds "though"), or both "," and "and". A text with none of them has no split (exact: see
+# clause_split_possible; tests check it against the regex).
+_CLAUSE_WORDS = ("but", "whereas", "while", "though", "however", "yet", "contrast", "conversely")
+
+
+def clause_split_possible(text: str) -> bool:
+    """False only when _CLAUSE_SPLIT cannot match in ``text`` (skips the regex for ~40% of sentences)."""
+    if ";" in text or ":" in text:
+        return True
+    low = _lowered(text)
+    if low is None:  # a character IGNORECASE folds to an ASCII letter: no shortcut
+        return True
+    return ("," in text and "and" in low) or any(w in low for w in _CLAUSE_WORDS)
 
 
 _BRACKET_RE = re.compile(r"[()\[\]]")
@@ -549,6 +617,8 @@ _BRACKET_RE = re.compile(r"[()\[\]]")
 def _depth_at(text: str, positions: list[int]) -> list[int]:
     """Bracket depth after each of ``positions`` (increasing): '(' and '[' open, ')' and ']' close
     (never below 0). Walks the brackets only, not every character."""
+    if not positions:
+        return []
     out, d, brackets = [], 0, _BRACKET_RE.finditer(text)
     nxt = next(brackets, None)
     for pos in positions:
@@ -570,7 +640,7 @@ def clauses(text: str) -> list[tuple[int, int]]:
 @lru_cache(maxsize=256)
 def _clauses(text: str) -> tuple[tuple[int, int], ...]:
     spans, start = [], 0
-    splits = list(_CLAUSE_SPLIT.finditer(text))
+    splits = list(_CLAUSE_SPLIT.finditer(text)) if clause_split_possible(text) else []
     depths = _depth_at(text, [m.start() for m in splits])
     for m, depth in zip(splits, depths):
         if depth:
@@ -605,7 +675,7 @@ def _split_coordinated(text: str, spans: list[tuple[int, int]]) -> list[tuple[in
     its ", and" ("associated with headache, musculoskeletal pain, and osteomalacia"), and one with
     another comma before it ("reduction in pain, rate of admission, and rate of return ... did not
     differ")."""
-    if ", " not in text:
+    if ", " not in text or "and" not in text:  # _COMMA_AND needs both
         return spans
     out = []
     for lo, hi in spans:
@@ -862,6 +932,10 @@ def _numeric_pair(text: str, clause, i_pos, c_pos) -> tuple[int, str] | None:
     return None
 
 
+_DIFF_ASSOC = frozenset(("diff", "assoc"))
+_ASSOC_CLASSES = frozenset(("assoc", "assoc_pos", "assoc_neg"))
+
+
 def judge(
     text: str,
     *,
@@ -893,11 +967,14 @@ def judge(
     anchor = (outcome_span[0] + outcome_span[1]) // 2 if outcome_span else None
     clause = next((c for c in spans if c[0] <= anchor < c[1]), spans[0]) if anchor is not None else (0, len(text))
 
-    def outside_outcome(c: Cue) -> bool:  # cue words inside the outcome mention are part of its name
-        return not outcome_span or c.end <= outcome_span[0] or c.start >= outcome_span[1]
-
-    usable = [c for c in cues if outside_outcome(c)]
-    in_clause = [c for c in usable if _in_clause(c, clause)]
+    # cue words inside the outcome mention are part of its name
+    if outcome_span:
+        o_start, o_end = outcome_span
+        usable = [c for c in cues if c.end <= o_start or c.start >= o_end]
+    else:
+        usable = list(cues)
+    c_lo, c_hi = clause
+    in_clause = [c for c in usable if c_lo <= c.start < c_hi]
 
     j.hedged = lex.hedged(text)
     comps = [c for c in cues if "comparator" in c.classes and c.value != "baseline"]
@@ -906,11 +983,10 @@ def judge(
     # --- significance: wording first, then p-values, then confidence intervals
     nodiff = [c for c in in_clause if "nodiff" in c.classes]
     nonsig = [c for c in in_clause if "nonsig" in c.classes]
-    diff_neg = [c for c in in_clause if c.classes & {"diff", "assoc"} and _negated(c, cues, text, clause)]
+    diff_neg = [c for c in in_clause if not c.classes.isdisjoint(_DIFF_ASSOC) and _negated(c, cues, text, clause)]
     nodiff += diff_neg
-    sig_words = [c for c in in_clause if c.classes & {"sig", "diff"} and not _negated(c, cues, text, clause)]
-    stats = [s for s in _p_values(text) if clause[0] <= s.start < clause[1] and s.significant is not None]
-    cis = [s for s in _confidence_intervals(text) if clause[0] <= s.start < clause[1]]
+    stats = [s for s in _p_values(text) if c_lo <= s.start < c_hi and s.significant is not None]
+    cis = [s for s in _confidence_intervals(text) if c_lo <= s.start < c_hi]
     ref_pos = anchor if anchor is not None else 0
     if nodiff or nonsig:
         j.significant = False
@@ -918,8 +994,8 @@ def judge(
         j.significant = _nearest(stats, ref_pos if anchor is not None else stats[0].start).significant
     elif cis:
         j.significant = _nearest(cis, ref_pos).significant
-    elif any("sig" in c.classes for c in sig_words):
-        j.significant = True
+    elif any("sig" in c.classes and not _negated(c, cues, text, clause) for c in in_clause):
+        j.significant = True  # a "significantly" that is not negated (checked only when needed)
     if not stats and not cis and j.significant is None:
         # statistics for the whole sentence ("... (P < 0.001 for both)") when the clause has none
         all_p = [s for s in _p_values(text) if s.significant is not None]
@@ -927,7 +1003,7 @@ def judge(
             j.significant = all_p[0].significant
 
     # --- association or effect
-    assoc = [c for c in cues if c.classes & {"assoc", "assoc_pos", "assoc_neg"}]
+    assoc = [c for c in cues if not c.classes.isdisjoint(_ASSOC_CLASSES)]
     j.relation = relation_hint or ("association" if assoc else "effect")
 
     # --- the direction cue nearest the outcome (its clause first, then the sentence)
@@ -938,12 +1014,11 @@ def judge(
         arm_spans = find_words(text, (intervention_words or []) + (comparator_words or []))
 
     def direction_cues(pool):
-        out = [
-            c for c in pool
-            if not c.classes.isdisjoint(DIRECTION_CLASSES)
-            and not _THRESHOLD.match(text, c.end)  # "lower than 20 ng/mL" is a cut-off
-            and not any(s <= c.start < e for s, e in arm_spans)  # "Pressure Relief Shoe" names an arm
-        ]
+        out = [c for c in pool if not c.classes.isdisjoint(_DIRECTION_SET)]
+        if out:
+            out = [c for c in out if not _THRESHOLD.match(text, c.end)]  # "lower than 20 ng/mL" is a cut-off
+        if out and arm_spans:  # "Pressure Relief Shoe" names an arm
+            out = [c for c in out if not any(s <= c.start < e for s, e in arm_spans)]
         if exposure_spans and j.relation == "association":
             # level words attached to the exposure ("low vitamin D") are not about the outcome
             out = [c for c in out if not any(0 <= s - c.end <= 12 for s, _ in exposure_spans)]
