@@ -130,25 +130,28 @@ def build_evidence_map(papers: pa.Table, findings: pa.Table, doses: pa.Table | N
     dose_of = _doses_by_pmid(doses)
     hier = data.hierarchy()
 
-    # Only the columns the aggregation reads become Python values (a findings row with its
-    # sentence text is ~4x larger); the representative sentence is taken from Arrow at the end.
+    # Rows become Python values one (condition, exposure, outcome) group at a time, and only the
+    # columns the aggregation reads: memory follows the largest group, not the findings table.
+    # The representative sentence is taken from Arrow at the end.
     cols = [c for c in _FINDING_COLUMNS if c in findings.column_names]
-    values = findings.select(cols).to_pydict()
-    rows_by_key: dict[tuple[str, str, str], list[dict]] = defaultdict(list)
-    for i, vals in enumerate(zip(*(values[c] for c in cols))):
-        f = dict(zip(cols, vals))
-        f["_i"] = i
-        key = (_s(f.get("condition")), _s(f.get("exposure")), _s(f.get("outcome")))
-        f["_design"] = design_of.get(f["pmid"]) or f.get("study_design")
-        f["_design_w"] = design_weight(f["_design"])
-        rows_by_key[key].append(f)
-
-    del values
+    key_cols = [findings.column(c).to_pylist() if c in findings.column_names else [None] * findings.num_rows
+                for c in ("condition", "exposure", "outcome")]
+    index_of: dict[tuple[str, str, str], list[int]] = defaultdict(list)
+    for i, key in enumerate(zip(*key_cols)):
+        index_of[(_s(key[0]), _s(key[1]), _s(key[2]))].append(i)
+    del key_cols
+    table = findings.select(cols)
     sentences = findings.column("sentence") if "sentence" in findings.column_names else pa.nulls(findings.num_rows, pa.string())
     out = []
-    for key in sorted(rows_by_key):
+    for key in sorted(index_of):
+        idx = index_of[key]
+        group = table.take(pa.array(idx, pa.int64())).to_pylist()
+        for f, i in zip(group, idx):
+            f["_i"] = i
+            f["_design"] = design_of.get(f["pmid"]) or f.get("study_design")
+            f["_design_w"] = design_weight(f["_design"])
         condition, exposure, outcome = key
-        fs = sorted(rows_by_key[key], key=lambda f: (data.pmid_key(f["pmid"]), f["sent_idx"]))
+        fs = sorted(group, key=lambda f: (data.pmid_key(f["pmid"]), f["sent_idx"]))
         dir_counts = {d: 0 for d in DIRECTIONS}
         unclear = hedged = 0
         for f in fs:
