@@ -81,7 +81,7 @@ NEW, UPDATED, SAME, SAME_X, STALE, DELETED, REFRESH = (
     "new", "updated", "unchanged", "unchanged-reextracted", "stale", "deleted", "refreshed")
 EXTRACTED_KINDS = (NEW, UPDATED, SAME_X, REFRESH)
 # Columns of the merged tables that the derived tables (vdmine/evidence) read; None = all.
-DERIVED_INPUTS = {"papers": ["pmid", "title", "abstract", "study_design"], "findings": None,
+DERIVED_INPUTS = {"papers": ["pmid", "study_design"], "findings": None,
                   "doses": ["pmid", "iu_per_day", "bolus_iu"], "conditions": ["pmid", "canonical", "negated"]}
 
 ExtractBatches = Callable[[Iterable[list[Record]]], Iterator[tuple[list[DocRows], list[Quarantined]]]]
@@ -338,7 +338,10 @@ def derived_tables(tables: dict) -> dict:
     from vdmine.evidence.map import build_evidence_map
     from vdmine.evidence.mechanisms import mechanism_and_delivery_rows
 
-    mech, deliv = mechanism_and_delivery_rows(tables["papers"], tables["findings"], tables["conditions"])
+    # mechanisms read the papers' text from the partition files slice by slice (papers_files), or
+    # from the papers table when no files are given
+    papers = tables["papers_files"] if "papers_files" in tables else tables["papers"]
+    mech, deliv = mechanism_and_delivery_rows(papers, tables["findings"], tables["conditions"])
     emap = build_evidence_map(tables["papers"], tables["findings"], tables["doses"])
     return {"evidence_map": emap, "mechanisms": mech, "delivery": deliv}
 
@@ -427,6 +430,8 @@ def _derived_inputs(folder: Callable[[str], Path | None]) -> dict[str, pa.Table]
             out[name] = t.select(cols) if cols else t
         else:
             out[name] = pq.read_table(d, schema=TABLES[name], columns=cols)
+    papers = folder("papers")
+    out["papers_files"] = sorted(papers.glob("part-*.parquet")) if papers is not None else []
     return out
 
 

@@ -16,9 +16,11 @@ from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Iterator
 from functools import lru_cache
+from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 import spacy
 from spacy.matcher import PhraseMatcher
 from spacy.tokens import Span
@@ -72,16 +74,30 @@ def _text(title: str | None, abstract: str | None) -> str:
 SLICE = 2000  # papers turned into Python strings at a time: memory follows this, not the corpus
 
 
-def _candidates(papers: pa.Table) -> Iterator[tuple[str, str | None, str]]:
+_PAPER_COLUMNS = ["pmid", "title", "abstract", "study_design"]
+
+
+def _slices(papers: pa.Table | list[Path]) -> Iterator[pa.RecordBatch]:
+    """The papers' text columns, SLICE rows at a time, from a table or from Parquet files (read
+    lazily, in the order given: a run passes its partition files, so the text never sits in
+    memory whole)."""
+    if isinstance(papers, pa.Table):
+        yield from papers.select(_PAPER_COLUMNS).to_batches(max_chunksize=SLICE)
+        return
+    for f in papers:
+        yield from pq.ParquetFile(f).iter_batches(batch_size=SLICE, columns=_PAPER_COLUMNS)
+
+
+def _candidates(papers: pa.Table | list[Path]) -> Iterator[tuple[str, str | None, str]]:
     """(pmid, design, text) of the papers whose text may match a cue, read slice by slice."""
-    for offset in range(0, papers.num_rows, SLICE):
-        cols = papers.slice(offset, SLICE).select(["pmid", "title", "abstract", "study_design"]).to_pydict()
+    for batch in _slices(papers):
+        cols = batch.to_pydict()
         for pmid, design, text in zip(cols["pmid"], cols["study_design"], map(_text, cols["title"], cols["abstract"])):
             if _may_match(text):
                 yield pmid, design, text
 
 
-def _scan(papers: pa.Table):
+def _scan(papers: pa.Table | list[Path]):
     """Yield (pmid, design, sentences, [(prefix, cue, span, sent_idx)], context {kind: set(sent_idx)})."""
     nlp, matcher, cue_info = _nlp()
     todo = list(_candidates(papers))
@@ -146,7 +162,7 @@ def _result(fs: list[dict], sent_idx: int) -> dict | None:
 
 
 def mechanism_and_delivery_rows(
-    papers: pa.Table, findings: pa.Table | None = None, conditions: pa.Table | None = None
+    papers: pa.Table | list[Path], findings: pa.Table | None = None, conditions: pa.Table | None = None
 ) -> tuple[pa.Table, pa.Table]:
     """Both sentence tables in one pass over the papers: (MECHANISMS table, DELIVERY table).
 
