@@ -65,9 +65,11 @@ def extractor_fingerprint(cfg: Config) -> str:
         if entry.is_file():
             h.update(entry.name.encode())
             h.update(entry.read_bytes())
-    for mod in ("conditions", "exposures", "doses", "design", "findings", "tokenizer", "extract", "pipeline"):
-        src = resources.files("vdmine.nlp") / f"{mod}.py"
-        if src.is_file():
+    # every module of vdmine.nlp (extractors, tokenizer, prefilters, abbreviations, rules), so a
+    # new helper module cannot be forgotten here
+    for src in sorted(resources.files("vdmine.nlp").iterdir(), key=lambda p: p.name):
+        if src.is_file() and src.name.endswith(".py"):
+            h.update(src.name.encode())
             h.update(src.read_bytes())
     h.update(json.dumps([cfg.nlp.model, cfg.nlp.vocabularies, cfg.exposure.name, cfg.exposure.lexicon,
                          cfg.exposure.co_interventions], sort_keys=True).encode())
