@@ -42,6 +42,17 @@ if not Doc.has_extension("vdmine_doses"):
 _LIST_SEP = re.compile(r"[,;]")
 
 
+def _dose_iu(x: "_Dose", entry: dict | None, iu_per_ug: float | None) -> float | None:
+    """IU in one dose when the compound is an IU-convertible form of the exposure, else None."""
+    if entry is None or entry.get("kind") != "form" or not entry.get("iu_convertible", True) or not iu_per_ug:
+        return None
+    if x.unit == "IU":
+        return x.amount
+    if x.unit in {"ug", "mg"} and x.iu_factor:
+        return x.amount * x.iu_factor * (iu_per_ug / 40.0)
+    return None
+
+
 def _tsv(name: str) -> list[list[str]]:
     out = []
     for line in (LEX / name).read_text(encoding="utf-8").splitlines():
@@ -466,7 +477,7 @@ class DoseTagger:
         spans = []
         compounds = {}
         for x, si, _after, _pre in rows:
-            compounds[id(x)] = self._compound(doc, x, exp_spans, *sents[si])
+            compounds[id(x)] = self._compound(doc, x, exp_spans, iu_per_ug, *sents[si])
         for x, *_ in rows:  # arms of one list are the same compound: prefer a lexicon match
             if compounds[id(x)][1] is None:
                 same = [compounds[id(y)] for y, *_ in rows if y.core_start == x.core_start and compounds[id(y)][1] is not None]
@@ -480,12 +491,7 @@ class DoseTagger:
             nxt = next((y.start for y, *_ in rows if y.start > x.ext_end and y.core_start != x.core_start), s_end)
             duration = None if single else find_duration(text[x.ext_end: min(nxt, s_end)]) or find_duration(text[s_start: x.start], last=True)
             route = find_route(pre, after)
-            iu = None
-            if entry is not None and entry.get("kind") == "form" and entry.get("iu_convertible", True) and iu_per_ug:
-                if x.unit == "IU":
-                    iu = x.amount
-                elif x.unit in {"ug", "mg"} and x.iu_factor:
-                    iu = x.amount * x.iu_factor * (iu_per_ug / 40.0)
+            iu = _dose_iu(x, entry, iu_per_ug)
             followed = bool(d.loading_after.match(after)) and any(
                 y.start > x.ext_end and y.core_start != x.core_start for y, *_ in rows if y.start < s_end
             )
@@ -528,7 +534,7 @@ class DoseTagger:
             return f
         return None
 
-    def _compound(self, doc: Doc, x: _Dose, exp_spans, s_start: int, s_end: int):
+    def _compound(self, doc: Doc, x: _Dose, exp_spans, iu_per_ug: float | None, s_start: int, s_end: int):
         """(compound name, lexicon entry or None) for a dose."""
         d = self.d
         text = doc_text(doc)
@@ -559,7 +565,7 @@ class DoseTagger:
         if in_sent:
             s = min(in_sent, key=lambda s: min(abs(s.start_char - x.end), abs(x.start - s.end_char)))
             entry = self._entry(doc, s)
-            if not self._implausible_vitamin_d(x, entry):
+            if not self._implausible_vitamin_d(x, entry, iu_per_ug):
                 return s.label_, entry
             return None, None
         # 5. IU / ug doses with no compound in the sentence: the last form mentioned before
@@ -567,15 +573,13 @@ class DoseTagger:
             before = [s for s in exp_spans if s.end_char <= x.start and (s._.vdmine_exposure or {}).get("kind") == "form"]
             if before:
                 entry = self._entry(doc, before[-1])
-                if not self._implausible_vitamin_d(x, entry):
+                if not self._implausible_vitamin_d(x, entry, iu_per_ug):
                     return before[-1].label_, entry
         return None, None
 
-    def _implausible_vitamin_d(self, x: _Dose, entry: dict | None) -> bool:
+    def _implausible_vitamin_d(self, x: _Dose, entry: dict | None, iu_per_ug: float | None) -> bool:
         """A vitamin D form given this dose would exceed the largest dose ever given at once."""
-        if entry is None or entry.get("kind") != "form" or not entry.get("iu_convertible", True):
-            return False
-        iu = x.amount if x.unit == "IU" else (x.amount * x.iu_factor if x.unit in {"ug", "mg"} and x.iu_factor else None)
+        iu = _dose_iu(x, entry, iu_per_ug)
         return iu is not None and iu > self.d.max_vitamin_d_iu
 
     def _only(self, gap: str, allowed: set, allow_freq: bool = False, allow_numbers: bool = False) -> bool:
