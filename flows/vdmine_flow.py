@@ -121,7 +121,7 @@ def dask_extractor(runner, cfg: Config) -> steps.ExtractBatches:
 @task(name="parse-file", cache_policy=NO_CACHE)
 def parse_file(path: str, spool_to: str) -> str:
     """Parse one input file (a baseline file, say) into a spool file; one task per file."""
-    spool(iter_files(resolve_inputs([path])), Path(spool_to))
+    spool(iter_files([path]), Path(spool_to))  # already resolved by the flow
     return spool_to
 
 

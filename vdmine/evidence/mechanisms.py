@@ -97,10 +97,10 @@ def _candidates(papers: pa.Table | list[Path]) -> Iterator[tuple[str, str | None
                 yield pmid, design, text
 
 
-def _scan(papers: pa.Table | list[Path]):
-    """Yield (pmid, design, sentences, [(prefix, cue, span, sent_idx)], context {kind: set(sent_idx)})."""
+def _scan(todo: list[tuple[str, str | None, str]]):
+    """For the candidate papers (:func:`_candidates`), yield (pmid, design, sentences,
+    [(prefix, cue, span, sent_idx)], context {kind: set(sent_idx)})."""
     nlp, matcher, cue_info = _nlp()
-    todo = list(_candidates(papers))
     docs = nlp.pipe((t for _, _, t in todo), batch_size=64)
     for (pmid, design, _), doc in zip(todo, docs):
         matches = matcher(doc)
@@ -171,10 +171,11 @@ def mechanism_and_delivery_rows(
     sentence that names vitamin D, with the paper's best finding as the result.
     """
     # findings and conditions only of the papers that may match a cue (few, even in a large store)
-    maybe = {pmid for pmid, _, _ in _candidates(papers)}
+    todo = list(_candidates(papers))
+    maybe = {pmid for pmid, _, _ in todo}
     by_pmid, conds = _paper_results(_only(findings, maybe), _only(conditions, maybe))
     mech, deliv = [], []
-    for pmid, design, sents, hits, context in _scan(papers):
+    for pmid, design, sents, hits, context in _scan(todo):
         vit = context.get("vitamin_d", set())
         pain = context.get("pain", set())
         seen = set()

@@ -184,11 +184,8 @@ def iter_files(files: Iterable[Input]) -> Iterator[Item]:
     """Records from already-resolved files (paths or URLs), in order."""
     for f in files:
         if _kind(f) == "xml":
-            if is_url(f):
-                with open_input(f) as fh:
-                    yield from iter_pubmed_xml(fh, name=f"xml:{_name(f)}")
-            else:
-                yield from iter_pubmed_xml(f)
+            with open_input(f) as fh:
+                yield from iter_pubmed_xml(fh, name=f"xml:{_name(f)}")
         else:
             yield from iter_jsonl(f)
 
