@@ -90,6 +90,7 @@ def main(argv=None) -> int:
     sampler = PssSampler()
     sampler.start()
     t = time.perf_counter()
+    cpu = time.process_time()
     n = 0
     for out in extract_records(nlp, replicated(recs, args.records), batch_size=args.batch_size, n_process=args.n_process):
         n += 1
@@ -103,12 +104,13 @@ def main(argv=None) -> int:
                 to_table(k, chunk[k])
                 chunk[k] = []
     dt = time.perf_counter() - t
+    cpu = time.process_time() - cpu
     sampler.stop.set()
     sampler.join()
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     child = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     print(f"extract: {n} abstracts in {dt:.1f}s = {n / dt:,.0f} abstracts/s (n_process={args.n_process}, "
-          f"batch={args.batch_size}); peak RSS {rss:,.0f} MiB (children {child:,.0f} MiB); "
+          f"batch={args.batch_size}); this process's CPU {cpu:.1f}s = {n / cpu:,.0f} abstracts per CPU-second; peak RSS {rss:,.0f} MiB (children {child:,.0f} MiB); "
           f"peak PSS incl. workers {sampler.peak:,.0f} MiB; rows {counts}; "
           f"{platform.machine()}, Python {platform.python_version()}")
     return 0

@@ -82,9 +82,6 @@ def extractor_fingerprint(cfg: Config) -> str:
 NEW, UPDATED, SAME, SAME_X, STALE, DELETED, REFRESH = (
     "new", "updated", "unchanged", "unchanged-reextracted", "stale", "deleted", "refreshed")
 EXTRACTED_KINDS = (NEW, UPDATED, SAME_X, REFRESH)
-# Columns of the merged tables that the derived tables (vdmine/evidence) read; None = all.
-DERIVED_INPUTS = {"papers": ["pmid", "study_design"], "findings": None,
-                  "doses": ["pmid", "iu_per_day", "bolus_iu"], "conditions": ["pmid", "canonical", "negated"]}
 
 ExtractBatches = Callable[[Iterable[list[Record]]], Iterator[tuple[list[DocRows], list[Quarantined]]]]
 
@@ -335,16 +332,14 @@ def new_summary(flow: str, query: str) -> RunSummary:
     return RunSummary(run_id=f"{stamp}-{uuid.uuid4().hex[:6]}", flow=flow, query=query)
 
 
-def derived_tables(tables: dict) -> dict:
-    """evidence_map, mechanisms and delivery, computed from this run's merged tables."""
-    from vdmine.evidence.map import build_evidence_map
-    from vdmine.evidence.mechanisms import mechanism_and_delivery_rows
+def derived_tables(inputs: dict) -> dict:
+    """evidence_map, mechanisms and delivery, computed from this run's merged tables, one pmid
+    partition at a time (:func:`_derived_inputs`), so memory does not grow with the corpus."""
+    from vdmine.evidence.map import build_evidence_map_from_parts
+    from vdmine.evidence.mechanisms import mechanism_and_delivery_rows_from_parts
 
-    # mechanisms read the papers' text from the partition files slice by slice (papers_files), or
-    # from the papers table when no files are given
-    papers = tables["papers_files"] if "papers_files" in tables else tables["papers"]
-    mech, deliv = mechanism_and_delivery_rows(papers, tables["findings"], tables["conditions"])
-    emap = build_evidence_map(tables["papers"], tables["findings"], tables["doses"])
+    mech, deliv = mechanism_and_delivery_rows_from_parts(inputs["mechanism_parts"])
+    emap = build_evidence_map_from_parts(inputs["evidence_parts"], inputs["scratch"])
     return {"evidence_map": emap, "mechanisms": mech, "delivery": deliv}
 
 
@@ -422,19 +417,21 @@ def _distinct_pmids(folder: Path | None) -> int:
                for f in sorted(folder.glob("part-*.parquet")))
 
 
-def _derived_inputs(folder: Callable[[str], Path | None]) -> dict[str, pa.Table]:
-    """The merged tables the derived tables need, only the columns they read."""
-    out = {}
-    for name, cols in DERIVED_INPUTS.items():
+def _derived_inputs(folder: Callable[[str], Path | None], scratch: Path) -> dict:
+    """The partition files the derived tables read, matched by partition name: (papers,
+    findings, doses) of every partition with findings, (papers, findings, conditions) of every
+    partition with papers; None where a table has no such partition. ``scratch`` is a folder
+    for the evidence map's spill files."""
+    def files(name: str) -> dict[str, Path]:
         d = folder(name)
-        if d is None:
-            t = TABLES[name].empty_table()
-            out[name] = t.select(cols) if cols else t
-        else:
-            out[name] = pq.read_table(d, schema=TABLES[name], columns=cols)
-    papers = folder("papers")
-    out["papers_files"] = sorted(papers.glob("part-*.parquet")) if papers is not None else []
-    return out
+        return {f.name: f for f in sorted(d.glob("part-*.parquet"))} if d is not None else {}
+
+    papers, findings, doses, conditions = (files(n) for n in ("papers", "findings", "doses", "conditions"))
+    return {
+        "evidence_parts": [(papers.get(n), f, doses.get(n)) for n, f in findings.items()],
+        "mechanism_parts": [(f, findings.get(n), conditions.get(n)) for n, f in papers.items()],
+        "scratch": scratch,
+    }
 
 
 def commit(store: Store, staged: Staged, summary: RunSummary, fingerprint: str,
@@ -456,7 +453,7 @@ def commit(store: Store, staged: Staged, summary: RunSummary, fingerprint: str,
         summary.with_findings = _distinct_pmids(folder("findings"))
         out = {}
         if with_evidence and changed:  # in the same snapshot, so they always match the findings
-            out.update(derived_tables(_derived_inputs(folder)))
+            out.update(derived_tables(_derived_inputs(folder, staged.work / "derived")))
         summary.finished_at = dt.datetime.now(dt.timezone.utc)
         out["runs"] = to_table("runs", store.read("runs").to_pylist() + [summary.row()])
         return out

@@ -8,10 +8,12 @@ sorted, nothing depends on the clock, and the store's writer options are fixed.
 
 from __future__ import annotations
 
+import zlib
 from collections import defaultdict
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from vdmine.errors import VdmineError
@@ -120,26 +122,124 @@ _FINDING_COLUMNS = ("pmid", "sent_idx", "section", "condition", "exposure", "out
                     "significant", "study_design")
 
 
+def _group_row(key: tuple[str, str, str], group: list[dict], dose_of, hier) -> tuple[dict, dict | None]:
+    """One evidence-map row from the findings of one (condition, exposure, outcome) group, and
+    the representative finding (its sentence is filled in by the caller).
+
+    ``group`` rows carry the finding columns plus ``_design`` (the paper's design) and ``_ref``
+    (where to find the sentence); they are in findings-table order. ``dose_of`` maps a pmid to its
+    vitamin D (iu_per_day values, bolus values)."""
+    for f in group:
+        f["_design_w"] = design_weight(f["_design"])
+    condition, exposure, outcome = key
+    fs = sorted(group, key=lambda f: (data.pmid_key(f["pmid"]), f["sent_idx"]))
+    dir_counts = {d: 0 for d in DIRECTIONS}
+    unclear = hedged = 0
+    for f in fs:
+        d = f.get("direction")
+        if d in dir_counts:
+            dir_counts[d] += 1
+        else:
+            unclear += 1
+        hedged += bool(f.get("hedged"))
+    majority_assoc = 1 if dir_counts["association_positive"] >= dir_counts["association_negative"] else -1
+
+    dir_weight = {d: 0.0 for d in DIRECTIONS}
+    items = []
+    for f in fs:
+        d = f.get("direction")
+        factor = finding_factor(f.get("hedged"), f.get("significant"), d)
+        f["_stance"] = map_stance(d, exposure, outcome, majority_assoc)
+        if d in dir_weight:
+            dir_weight[d] += factor * f["_design_w"]
+        items.append((f["pmid"], f["_design"], f["_stance"], factor))
+    papers_st = reduce_papers(items)
+    v = decide(papers_st)
+
+    pmids = _sorted_pmids(f["pmid"] for f in fs)
+    if v.winning is None:
+        carriers = set(papers_st)
+    else:
+        carriers = {p for p, st in papers_st.items() if st.stance == v.winning}
+    opposing = [p for p in papers_st if p not in carriers]
+
+    bucket_counts = {b: 0 for b in DESIGN_BUCKETS}
+    seen = {}
+    for f in fs:
+        seen.setdefault(f["pmid"], f["_design"])
+    for design in seen.values():
+        bucket_counts[design_bucket(design)] += 1
+
+    no_dose = ([], [])
+    days = [x for p in carriers for x in dose_of.get(p, no_dose)[0]]
+    boluses = sorted({x for p in carriers for x in dose_of.get(p, no_dose)[1]})
+    top = max(dir_weight.values())
+    direction = next((d for d in DIRECTIONS if dir_weight[d] == top), None) if top > 0 else None
+    rep = _representative(fs, carriers, v.winning)
+    row = {
+        "condition": condition,
+        "condition_group": hier.group(condition) if condition != UNSPECIFIED else UNSPECIFIED,
+        "exposure": exposure,
+        "outcome": outcome,
+        "n_papers": len(pmids),
+        "n_findings": len(fs),
+        "n_meta_analysis": bucket_counts["meta_analysis"],
+        "n_rct": bucket_counts["rct"],
+        "n_observational": bucket_counts["observational"],
+        "n_case_report": bucket_counts["case_report"],
+        "n_animal_in_vitro": bucket_counts["animal_in_vitro"],
+        "n_other_design": bucket_counts["other"],
+        "n_benefit": dir_counts["benefit"],
+        "n_harm": dir_counts["harm"],
+        "n_no_effect": dir_counts["no_effect"],
+        "n_mixed": dir_counts["mixed"],
+        "n_association_positive": dir_counts["association_positive"],
+        "n_association_negative": dir_counts["association_negative"],
+        "n_unclear": unclear,
+        "n_hedged": hedged,
+        "direction": direction,
+        "weight_for": v.weights[1],
+        "weight_against": v.weights[-1],
+        "weight_null": v.weights[0],
+        "weight_mixed": v.weights["m"],
+        "verdict": v.verdict,
+        "verdict_rule": v.rule,
+        "iu_per_day_min": min(days) if days else None,
+        "iu_per_day_max": max(days) if days else None,
+        "bolus_iu": boluses,
+        "pmids": pmids,
+        "supporting_pmids": _sorted_pmids(carriers),
+        "opposing_pmids": _sorted_pmids(opposing),
+        "representative_pmid": rep["pmid"] if rep else None,
+        "representative_sent_idx": rep["sent_idx"] if rep else None,
+        "representative_sentence": None,
+    }
+    return row, rep
+
+
+def _keys(findings: pa.Table) -> list[tuple[str, str, str]]:
+    cols = [findings.column(c).to_pylist() if c in findings.column_names else [None] * findings.num_rows
+            for c in ("condition", "exposure", "outcome")]
+    return [(_s(c), _s(e), _s(o)) for c, e, o in zip(*cols)]
+
+
 def build_evidence_map(papers: pa.Table, findings: pa.Table, doses: pa.Table | None = None) -> pa.Table:
     """Aggregate findings into the ``evidence_map`` table (schema EVIDENCE_MAP).
 
     The design of a paper comes from ``papers.study_design`` (falling back to
     ``findings.study_design``); doses from ``doses`` (vitamin D only: ``iu_per_day``/``bolus_iu``).
+    For tables too large for memory, :func:`build_evidence_map_from_parts` gives the same table.
     """
     design_of = _designs(papers) if papers is not None and papers.num_rows else {}
     dose_of = _doses_by_pmid(doses)
     hier = data.hierarchy()
 
     # Rows become Python values one (condition, exposure, outcome) group at a time, and only the
-    # columns the aggregation reads: memory follows the largest group, not the findings table.
-    # The representative sentence is taken from Arrow at the end.
+    # columns the aggregation reads. The representative sentence is taken from Arrow at the end.
     cols = [c for c in _FINDING_COLUMNS if c in findings.column_names]
-    key_cols = [findings.column(c).to_pylist() if c in findings.column_names else [None] * findings.num_rows
-                for c in ("condition", "exposure", "outcome")]
     index_of: dict[tuple[str, str, str], list[int]] = defaultdict(list)
-    for i, key in enumerate(zip(*key_cols)):
-        index_of[(_s(key[0]), _s(key[1]), _s(key[2]))].append(i)
-    del key_cols
+    for i, key in enumerate(_keys(findings)):
+        index_of[key].append(i)
     table = findings.select(cols)
     sentences = findings.column("sentence") if "sentence" in findings.column_names else pa.nulls(findings.num_rows, pa.string())
     out = []
@@ -147,94 +247,97 @@ def build_evidence_map(papers: pa.Table, findings: pa.Table, doses: pa.Table | N
         idx = index_of[key]
         group = table.take(pa.array(idx, pa.int64())).to_pylist()
         for f, i in zip(group, idx):
-            f["_i"] = i
+            f["_ref"] = i
             f["_design"] = design_of.get(f["pmid"]) or f.get("study_design")
-            f["_design_w"] = design_weight(f["_design"])
-        condition, exposure, outcome = key
-        fs = sorted(group, key=lambda f: (data.pmid_key(f["pmid"]), f["sent_idx"]))
-        dir_counts = {d: 0 for d in DIRECTIONS}
-        unclear = hedged = 0
-        for f in fs:
-            d = f.get("direction")
-            if d in dir_counts:
-                dir_counts[d] += 1
-            else:
-                unclear += 1
-            hedged += bool(f.get("hedged"))
-        majority_assoc = 1 if dir_counts["association_positive"] >= dir_counts["association_negative"] else -1
+        row, rep = _group_row(key, group, dose_of, hier)
+        if rep:
+            row["representative_sentence"] = sentences[rep["_ref"]].as_py()
+        out.append(row)
+    return pa.Table.from_pylist(out, schema=TABLES["evidence_map"])
 
-        dir_weight = {d: 0.0 for d in DIRECTIONS}
-        items = []
-        for f in fs:
-            d = f.get("direction")
-            factor = finding_factor(f.get("hedged"), f.get("significant"), d)
-            f["_stance"] = map_stance(d, exposure, outcome, majority_assoc)
-            if d in dir_weight:
-                dir_weight[d] += factor * f["_design_w"]
-            items.append((f["pmid"], f["_design"], f["_stance"], factor))
-        papers_st = reduce_papers(items)
-        v = decide(papers_st)
 
-        pmids = _sorted_pmids(f["pmid"] for f in fs)
-        if v.winning is None:
-            carriers = set(papers_st)
-        else:
-            carriers = {p for p, st in papers_st.items() if st.stance == v.winning}
-        opposing = [p for p in papers_st if p not in carriers]
+# Findings rows per spill file in build_evidence_map_from_parts: memory follows this, not the
+# corpus (a group is never split, so one very large group is held whole).
+SPILL_ROWS = 50_000
+MAX_SPILLS = 512  # open files at once
 
-        bucket_counts = {b: 0 for b in DESIGN_BUCKETS}
-        seen = {}
-        for f in fs:
-            seen.setdefault(f["pmid"], f["_design"])
-        for design in seen.values():
-            bucket_counts[design_bucket(design)] += 1
 
-        days = [x for p in carriers for x in dose_of.get(p, ([], []))[0]]
-        boluses = sorted({x for p in carriers for x in dose_of.get(p, ([], []))[1]})
-        top = max(dir_weight.values())
-        direction = next((d for d in DIRECTIONS if dir_weight[d] == top), None) if top > 0 else None
-        rep = _representative(fs, carriers, v.winning)
+def build_evidence_map_from_parts(parts: list[tuple[Path | None, Path, Path | None]], scratch: Path,
+                                  spill_rows: int = SPILL_ROWS) -> pa.Table:
+    """The same table as :func:`build_evidence_map`, from pmid-partitioned Parquet files, in
+    memory bounded by ``spill_rows`` and one partition, not by the whole findings table.
 
-        out.append(
-            {
-                "condition": condition,
-                "condition_group": hier.group(condition) if condition != UNSPECIFIED else UNSPECIFIED,
-                "exposure": exposure,
-                "outcome": outcome,
-                "n_papers": len(pmids),
-                "n_findings": len(fs),
-                "n_meta_analysis": bucket_counts["meta_analysis"],
-                "n_rct": bucket_counts["rct"],
-                "n_observational": bucket_counts["observational"],
-                "n_case_report": bucket_counts["case_report"],
-                "n_animal_in_vitro": bucket_counts["animal_in_vitro"],
-                "n_other_design": bucket_counts["other"],
-                "n_benefit": dir_counts["benefit"],
-                "n_harm": dir_counts["harm"],
-                "n_no_effect": dir_counts["no_effect"],
-                "n_mixed": dir_counts["mixed"],
-                "n_association_positive": dir_counts["association_positive"],
-                "n_association_negative": dir_counts["association_negative"],
-                "n_unclear": unclear,
-                "n_hedged": hedged,
-                "direction": direction,
-                "weight_for": v.weights[1],
-                "weight_against": v.weights[-1],
-                "weight_null": v.weights[0],
-                "weight_mixed": v.weights["m"],
-                "verdict": v.verdict,
-                "verdict_rule": v.rule,
-                "iu_per_day_min": min(days) if days else None,
-                "iu_per_day_max": max(days) if days else None,
-                "bolus_iu": boluses,
-                "pmids": pmids,
-                "supporting_pmids": _sorted_pmids(carriers),
-                "opposing_pmids": _sorted_pmids(opposing),
-                "representative_pmid": rep["pmid"] if rep else None,
-                "representative_sent_idx": rep["sent_idx"] if rep else None,
-                "representative_sentence": sentences[rep["_i"]].as_py() if rep else None,
+    ``parts`` are (papers file, findings file, doses file) of one pmid partition each, in the
+    order of the partitions (a paper's findings, design and doses are all in the same partition).
+    Pass 1 reads one partition at a time, attaches each finding's paper design and doses, and
+    spills the rows to one of K Arrow files chosen by a hash of the group key, so each group is
+    in one file, in findings-table order. Pass 2 aggregates one spill file at a time. The
+    representative sentences are then read back partition by partition.
+    """
+    hier = data.hierarchy()
+    total = sum(pq.ParquetFile(f).metadata.num_rows for _, f, _ in parts)
+    k = max(1, min(MAX_SPILLS, -(-total // spill_rows)))
+    cols = [c for c in _FINDING_COLUMNS if c != "study_design"]
+    spill_schema = pa.schema(
+        [(c, TABLES["findings"].field(c).type) for c in cols]
+        + [("_design", pa.string()), ("_part", pa.int32()), ("_row", pa.int64()),
+           ("_days", pa.list_(pa.float64())), ("_boluses", pa.list_(pa.float64()))])
+    scratch.mkdir(parents=True, exist_ok=True)
+    writers = [pa.ipc.new_file(scratch / f"spill-{i:04d}.arrow", spill_schema) for i in range(k)]
+    try:
+        for part, (papers_f, findings_f, doses_f) in enumerate(parts):
+            findings = pq.read_table(findings_f, schema=TABLES["findings"], columns=list(_FINDING_COLUMNS))
+            if not findings.num_rows:
+                continue
+            design_of = _designs(pq.read_table(papers_f, columns=["pmid", "study_design"])) if papers_f else {}
+            dose_of = _doses_by_pmid(pq.read_table(doses_f, columns=["pmid", "iu_per_day", "bolus_iu"]) if doses_f else None)
+            keys = _keys(findings)
+            pmids = findings.column("pmid").to_pylist()
+            own = findings.column("study_design").to_pylist()
+            no_dose = ([], [])
+            extra = {
+                "_design": pa.array([design_of.get(p) or d for p, d in zip(pmids, own)], pa.string()),
+                "_part": pa.array([part] * len(pmids), pa.int32()),
+                "_row": pa.array(range(len(pmids)), pa.int64()),
+                "_days": pa.array([dose_of.get(p, no_dose)[0] for p in pmids], pa.list_(pa.float64())),
+                "_boluses": pa.array([dose_of.get(p, no_dose)[1] for p in pmids], pa.list_(pa.float64())),
             }
-        )
+            table = pa.Table.from_arrays([findings.column(c) for c in cols] + list(extra.values()), schema=spill_schema)
+            target = pa.array([zlib.crc32("\x1f".join(key).encode()) % k for key in keys], pa.int64())
+            for i in range(k):
+                rows = table.filter(pc.equal(target, i))
+                if rows.num_rows:
+                    writers[i].write_table(rows)
+    finally:
+        for w in writers:
+            w.close()
+
+    out: list[dict] = []
+    reps: dict[int, list[tuple[int, int]]] = defaultdict(list)  # partition -> (out row, findings row)
+    for i in range(k):
+        path = scratch / f"spill-{i:04d}.arrow"
+        with pa.memory_map(str(path)) as source:
+            spilled = pa.ipc.open_file(source).read_all()
+        groups: dict[tuple[str, str, str], list[dict]] = defaultdict(list)
+        for key, f in zip(_keys(spilled), spilled.to_pylist()):
+            groups[key].append(f)
+        del spilled
+        path.unlink()
+        for key, group in groups.items():
+            dose_of = {f["pmid"]: (f["_days"], f["_boluses"]) for f in group}
+            row, rep = _group_row(key, group, dose_of, hier)
+            if rep:
+                row["_ref"] = (rep["_part"], rep["_row"])
+            out.append(row)
+    out.sort(key=lambda r: (r["condition"], r["exposure"], r["outcome"]))
+    for n, row in enumerate(out):
+        ref = row.pop("_ref", None)
+        if ref is not None:
+            reps[ref[0]].append((n, ref[1]))
+    for part, wanted in reps.items():
+        sentences = pq.read_table(parts[part][1], columns=["sentence"]).column("sentence")
+        for n, r in wanted:
+            out[n]["representative_sentence"] = sentences[r].as_py()
     return pa.Table.from_pylist(out, schema=TABLES["evidence_map"])
 
 

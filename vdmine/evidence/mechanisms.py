@@ -129,18 +129,21 @@ def _only(table: pa.Table | None, pmids: set[str]) -> pa.Table | None:
     return table.filter(pc.is_in(table.column("pmid"), value_set=pa.array(sorted(pmids), pa.string())))
 
 
+_FINDING_COLUMNS = ["pmid", "sent_idx", "section", "condition", "outcome", "direction", "hedged"]
+_CONDITION_COLUMNS = ["pmid", "canonical", "negated"]
+
+
 def _paper_results(findings: pa.Table | None, conditions: pa.Table | None):
     """Per pmid: the findings (for the delivery result) and the condition names."""
     by_pmid: dict[str, list[dict]] = defaultdict(list)
     conds: dict[str, set[str]] = defaultdict(set)
     if findings is not None and findings.num_rows:
-        cols = ["pmid", "sent_idx", "section", "condition", "outcome", "direction", "hedged"]
-        for f in findings.select(cols).to_pylist():
+        for f in findings.select(_FINDING_COLUMNS).to_pylist():
             by_pmid[f["pmid"]].append(f)
             if f["condition"]:
                 conds[f["pmid"]].add(f["condition"])
     if conditions is not None and conditions.num_rows:
-        for c in conditions.select(["pmid", "canonical", "negated"]).to_pylist():
+        for c in conditions.select(_CONDITION_COLUMNS).to_pylist():
             if c["canonical"] and not c["negated"]:
                 conds[c["pmid"]].add(c["canonical"])
     return by_pmid, conds
@@ -170,11 +173,40 @@ def mechanism_and_delivery_rows(
     the sentence or a neighbouring one talks about pain. Delivery rows: only cue matches in a
     sentence that names vitamin D, with the paper's best finding as the result.
     """
+    mech: list[dict] = []
+    deliv: list[dict] = []
+    _add_rows(papers, findings, conditions, mech, deliv)
+    return _tables(mech, deliv)
+
+
+def mechanism_and_delivery_rows_from_parts(
+    parts: list[tuple[Path, Path | None, Path | None]]
+) -> tuple[pa.Table, pa.Table]:
+    """The same tables from pmid-partitioned Parquet files: (papers, findings, conditions) file of
+    each partition, in partition order. One partition's findings and conditions are read at a
+    time (only the columns used), so memory follows the largest partition, not the corpus."""
+    mech: list[dict] = []
+    deliv: list[dict] = []
+    for papers_f, findings_f, conditions_f in parts:
+        findings = pq.read_table(findings_f, columns=_FINDING_COLUMNS) if findings_f else None
+        conditions = pq.read_table(conditions_f, columns=_CONDITION_COLUMNS) if conditions_f else None
+        _add_rows([papers_f], findings, conditions, mech, deliv)
+    return _tables(mech, deliv)
+
+
+def _tables(mech: list[dict], deliv: list[dict]) -> tuple[pa.Table, pa.Table]:
+    return (
+        pa.Table.from_pylist(mech, schema=TABLES["mechanisms"]),
+        pa.Table.from_pylist(deliv, schema=TABLES["delivery"]),
+    )
+
+
+def _add_rows(papers: pa.Table | list[Path], findings: pa.Table | None, conditions: pa.Table | None,
+              mech: list[dict], deliv: list[dict]) -> None:
     # findings and conditions only of the papers that may match a cue (few, even in a large store)
     todo = list(_candidates(papers))
     maybe = {pmid for pmid, _, _ in todo}
     by_pmid, conds = _paper_results(_only(findings, maybe), _only(conditions, maybe))
-    mech, deliv = [], []
     for pmid, design, sents, hits, context in _scan(todo):
         vit = context.get("vitamin_d", set())
         pain = context.get("pain", set())
@@ -211,10 +243,6 @@ def mechanism_and_delivery_rows(
                     result_sent_idx=res["sent_idx"] if res else None,
                 )
                 deliv.append(row)
-    return (
-        pa.Table.from_pylist(mech, schema=TABLES["mechanisms"]),
-        pa.Table.from_pylist(deliv, schema=TABLES["delivery"]),
-    )
 
 
 def mechanism_rows(papers: pa.Table) -> pa.Table:
