@@ -58,6 +58,18 @@ def test_two_processes_give_identical_rows(nlp, records):
     assert sum(len(r["conditions"]) for r in one) > 30 and sum(len(r["findings"]) for r in one) > 10
 
 
+def test_workers_are_renewed_without_losing_or_reordering_records(nlp, records, monkeypatch):
+    """Every _CHUNKS_PER_WORKER chunks per worker a new pool is forked while the old one finishes
+    its chunks in flight: the same rows, in input order."""
+    from vdmine.nlp import extract
+
+    recs = records[:40]
+    monkeypatch.setattr(extract, "_CHUNKS_PER_WORKER", 2)  # a new pool every 4 chunks: 3 pools here
+    one = _rows(extract.extract_records(nlp, recs, batch_size=4, n_process=1))
+    two = _rows(extract.extract_records(nlp, recs, batch_size=4, n_process=2))
+    assert two == one and [r["pmid"] for r in two] == [r.pmid for r in recs]
+
+
 def test_parallel_extraction_streams_with_bounded_lookahead(nlp, records):
     """Workers take at most 2 * n_process chunks ahead: memory follows batch size, not corpus size."""
     from vdmine.nlp.extract import extract_records
@@ -73,6 +85,44 @@ def test_parallel_extraction_streams_with_bounded_lookahead(nlp, records):
     first = list(islice(extract_records(nlp, source(), batch_size=4, n_process=2), 3))
     assert len(first) == 3
     assert pulled <= (2 * 2 + 1) * 4
+
+
+KILL_MARK = "[this worker is killed]"
+
+
+def _killer(doc):
+    """Stands in for the kernel's out-of-memory killer: ends the worker process on one record."""
+    import os
+
+    if KILL_MARK in doc.text:
+        os._exit(137)
+    return doc
+
+
+def test_a_dead_worker_quarantines_its_record_and_nothing_else(records):
+    """A worker that dies mid-chunk must not hang the run (multiprocessing.Pool waits forever) nor
+    lose the other records in flight: they are redone, the culprit is quarantined."""
+    from spacy.language import Language
+
+    from vdmine.nlp.extract import DocRows, extract_records
+    from vdmine.nlp.pipeline import build_pipeline, get_pipeline
+    from vdmine.records import Quarantined
+
+    if "vdmine_test_killer" not in Language.factories:
+        Language.component("vdmine_test_killer", func=_killer)
+    nlp = build_pipeline()
+    nlp.add_pipe("vdmine_test_killer", first=True)
+    recs = list(records[:22])
+    bad = Record(pmid="bad-1", title=recs[9].title, abstract=recs[9].abstract + " " + KILL_MARK, source="test")
+    recs.insert(9, bad)
+    out = list(extract_records(nlp, recs, batch_size=4, n_process=2))
+    ids = [o.record_id if isinstance(o, Quarantined) else o.pmid for o in out]
+    assert ids == [r.pmid for r in recs]  # nothing lost, nothing twice, in order
+    lost = [o for o in out if isinstance(o, Quarantined)]
+    assert [q.record_id for q in lost] == ["bad-1"] and "worker process died" in lost[0].reason
+    good = [r for r in recs if r is not bad]
+    expected = _rows(extract_records(get_pipeline(), good, batch_size=4, n_process=1))
+    assert _rows(o for o in out if isinstance(o, DocRows)) == expected
 
 
 def test_spacy_docs_survive_serialization_with_custom_extensions(nlp, records):

@@ -96,32 +96,84 @@ def _work(chunk: list[Record]) -> list[DocRows | Quarantined]:
     return _serial(nlp, chunk, batch_size)
 
 
+def _lost(chunk: list[Record], exc: BaseException) -> list[Quarantined]:
+    reason = (f"the worker process died while extracting this record, alone ({type(exc).__name__}: {exc}); "
+              "often out of memory: lower [nlp] batch_size or n_process")
+    return [Quarantined(r.pmid, r.source, "extract", reason, r.text[:500]) for r in chunk]
+
+
 def _parallel(nlp: Language, records: Iterable[Record], batch_size: int, n_process: int) -> Iterator[DocRows | Quarantined]:
     """Chunks of records go to ``n_process`` forked workers, which return rows, not Docs: the
     rows are much smaller to send back than serialized Docs, and the row building runs in the
     workers too. At most ``2 * n_process`` chunks are in flight, so memory is bounded by the
-    batch size, not by the number of records; results come back in input order. A worker is
-    replaced (re-forked from the untouched parent pipeline) every ``_CHUNKS_PER_WORKER`` chunks,
-    because spaCy's vocabulary and caches grow with every new word a long-lived worker sees."""
+    batch size, not by the number of records; results come back in input order.
+
+    Workers are forked anew (a new pool) every ``_CHUNKS_PER_WORKER`` chunks per worker, because
+    spaCy's vocabulary and caches grow with every new word a long-lived worker sees. A worker that
+    dies (killed, out of memory) breaks its pool: ``concurrent.futures`` then fails the chunks in
+    flight instead of waiting forever (``multiprocessing.Pool`` hangs). Each such chunk is retried
+    in a fresh worker of its own, then record by record; only a record whose own worker dies is
+    quarantined.
+    """
     import gc
     import multiprocessing as mp
     from collections import deque
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
 
     ctx = mp.get_context("fork")
+
+    def new_pool(workers: int) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker, initargs=(nlp, batch_size))
+
+    def alone(chunk: list[Record]) -> list[DocRows | Quarantined]:
+        """The chunk in a fresh worker of its own; if that worker dies too, one record at a time,
+        so only the record that kills its worker is quarantined."""
+        with new_pool(1) as pool:
+            try:
+                return pool.submit(_work, chunk).result()
+            except BrokenProcessPool:
+                pass
+        out: list[DocRows | Quarantined] = []
+        for record in chunk:
+            with new_pool(1) as pool:
+                try:
+                    out += pool.submit(_work, [record]).result()
+                except BrokenProcessPool as exc:
+                    out += _lost([record], exc)
+        return out
+
+    def result(future, chunk: list[Record]) -> list[DocRows | Quarantined]:
+        try:
+            return future.result()
+        except BrokenProcessPool:  # this chunk's worker died, or another one in the same pool
+            return alone(chunk)
+
     # Objects that exist before the fork move to a permanent generation, so the workers' garbage
     # collector does not write to (and thereby copy) every shared page of the parent's pipeline.
     gc.freeze()
+    pool, submitted = None, 0
+    pending: deque = deque()
     try:
-        with ctx.Pool(n_process, initializer=_init_worker, initargs=(nlp, batch_size),
-                      maxtasksperchild=_CHUNKS_PER_WORKER) as pool:
-            pending: deque = deque()
-            for chunk in _chunks(records, batch_size):
-                pending.append(pool.apply_async(_work, (chunk,)))
-                if len(pending) >= 2 * n_process:
-                    yield from pending.popleft().get()
-            while pending:
-                yield from pending.popleft().get()
+        for chunk in _chunks(records, batch_size):
+            if pool is None or submitted >= _CHUNKS_PER_WORKER * n_process:
+                if pool is not None:
+                    pool.shutdown(wait=False)  # its workers finish the chunks already given to them
+                pool, submitted = new_pool(n_process), 0
+            try:
+                future = pool.submit(_work, chunk)
+            except BrokenProcessPool:  # a worker died: start over with a fresh pool
+                pool = new_pool(n_process)
+                future = pool.submit(_work, chunk)
+            submitted += 1
+            pending.append((future, chunk))
+            if len(pending) >= 2 * n_process:
+                yield from result(*pending.popleft())
+        while pending:
+            yield from result(*pending.popleft())
     finally:
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
         gc.unfreeze()
 
 
