@@ -86,3 +86,34 @@ def test_nothing_accumulates_between_documents(nlp):
         ours = _growth(FastAbbreviationDetector(nlp), docs)
     assert leaky > 100_000  # the leak is real: 2,000 docs x 3 rules
     assert ours < 20_000, ours
+
+
+def test_port_gives_scispacys_decisions_on_every_corpus_candidate(nlp, corpus):
+    """filter_matches / short_form_filter / find_abbreviation run on token arrays: the same
+    candidates and long forms as scispaCy's Span-based functions, on every "(...)" of every
+    corpus abstract (ASCII and non-ASCII text both exercised)."""
+    from scispacy.abbreviation import filter_matches, find_abbreviation
+
+    from vdmine.nlp.abbreviations import _Tokens
+
+    det = FastAbbreviationDetector(nlp)
+    texts = []
+    for name in ("vitd_pain.jsonl", "vitd_other.jsonl", "offtopic.jsonl", "secondary/vitamindwiki_records.jsonl"):
+        for line in (corpus / name).open(encoding="utf-8"):
+            r = json.loads(line)
+            texts.append((r.get("title") or "") + "\n" + (r.get("abstract") or ""))
+    pairs = found = non_ascii = 0
+    for text in texts:
+        doc = nlp(text)
+        toks = _Tokens(doc, det.open_id, det.close_id)
+        candidates = det._candidates(toks.orth)
+        ref = filter_matches(candidates, doc)
+        ours = toks.filter_matches(candidates)
+        assert ours == [((lf.start, lf.end), (sf.start, sf.end)) for lf, sf in ref], text[:80]
+        for (lf, sf), (long, short) in zip(ref, ours):
+            _, want = find_abbreviation(lf, sf)
+            assert toks.find_abbreviation(long, short) == (None if want is None else (want.start, want.end)), text[:80]
+            pairs += 1
+            found += want is not None
+            non_ascii += not (lf.text + sf.text).isascii()
+    assert pairs > 15_000 and found > 9_000 and non_ascii > 1_000, (pairs, found, non_ascii)  # 16,695 / 9,981 / 1,646

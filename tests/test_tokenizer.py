@@ -1,5 +1,6 @@
 """vdmine's tokenizer fixes on real sentences from ../shared/corpus (quoted below)."""
 
+import re
 import warnings
 
 import pytest
@@ -175,3 +176,122 @@ def test_chunk_cache_on_random_whitespace_mixes():
         ref = _shape(plain(text))
         assert _shape(big(text)) == ref, repr(text)
         assert _shape(tiny(text)) == ref, repr(text)
+
+
+def _corpus_texts(corpus) -> list[str]:
+    import json
+
+    texts = []
+    for path in sorted(corpus.glob("*.jsonl")) + sorted((corpus / "secondary").glob("*.jsonl")):
+        for line in path.open(encoding="utf-8"):
+            r = json.loads(line)
+            texts.append((r.get("title") or "") + "\n" + (r.get("abstract") or ""))
+    return texts
+
+
+def _span(m):
+    return None if m is None else (m.start(), m.end())
+
+
+@pytest.mark.slow
+def test_anchored_searches_find_what_re_finds(corpus):
+    """AnchoredSearch and InfixFinditer must give re's match spans on every string spaCy can ask
+    about: every corpus chunk with any number of characters cut off either end (what affix
+    splitting leaves), plus seeded random strings of affix characters."""
+    import random
+
+    from vdmine.nlp.tokenizer import AnchoredSearch, InfixFinditer
+
+    plain = make_tokenizer(spacy.blank("en"), cache=False)
+    fast = make_tokenizer(spacy.blank("en")).inner
+    pairs = []
+    for name in ("prefix_search", "suffix_search"):
+        ref, ours = getattr(plain, name), getattr(fast, name)
+        assert isinstance(ours.__self__, AnchoredSearch) and ours.__self__._alts  # the shortcut is on
+        assert ours.__self__.pattern == ref.__self__.pattern  # serialised as the same regex
+        pairs.append((ref, ours))
+    chunks = {c for text in _corpus_texts(corpus) for c in text.split()}
+    strings = {c[i:j] for c in chunks if len(c) < 40 for i in range(len(c)) for j in range(i + 1, len(c) + 1)
+               if i == 0 or j == len(c)}
+    rng = random.Random(20261124)
+    alphabet = list("aZ09.,;:()[]{}<>≥±%/-+'’\"…°$€μµ\n ") + ["IU", "mg", "ng/mL", "'s", "..", "e.g."]
+    strings |= {"".join(rng.choice(alphabet) for _ in range(rng.randint(1, 8))) for _ in range(20000)}
+    assert len(strings) > 100_000
+    infix_ref, infix = plain.infix_finditer, fast.infix_finditer
+    assert isinstance(infix.__self__, InfixFinditer) and infix.__self__.ascii_starts is not None
+    assert infix.__self__.pattern == infix_ref.__self__.pattern
+    skipped = 0
+    for s in strings:
+        for ref, ours in pairs:
+            assert _span(ours(s)) == _span(ref(s)), repr(s)
+        assert [m.span() for m in infix(s)] == [m.span() for m in infix_ref(s)], repr(s)
+        skipped += s.isascii() and not infix.__self__.ascii_starts.search(s)
+    assert skipped > 10_000  # the pre-check is really used
+
+
+def test_anchored_search_falls_back_on_other_patterns():
+    """Patterns that are not a union of anchored alternatives are searched as they are."""
+    from vdmine.nlp.tokenizer import AnchoredSearch, InfixFinditer
+
+    for pattern, at_end in [("a|b$", True), ("(?i)x$", True), ("^a|b", False), ("(?#c)a$", True), ("a$", False)]:
+        search = AnchoredSearch(pattern, at_end)
+        assert search._alts is None
+        for s in ["a", "b", "ba", "X", "ab"]:
+            assert _span(search.search(s)) == _span(re.compile(pattern).search(s))
+    for pattern in ["a|b*", "x|(?=y)", "(?i)a", "a|[^b]"]:  # can match empty / unknown first character
+        assert InfixFinditer(pattern).ascii_starts is None
+        assert [m.span() for m in InfixFinditer(pattern).finditer("xay")] == [m.span() for m in re.finditer(pattern, "xay")]
+    infix = InfixFinditer(r"(?<=[0-9])[+\-](?=[0-9])|\.\.+|…")
+    for s in ["a-b", "1-2", "a..b", "ab", "x…y", "é-", "1+2+3"]:
+        assert [m.span() for m in infix.finditer(s)] == [m.span() for m in re.finditer(infix.pattern, s)], s
+    widths = AnchoredSearch(r"\.\.+$|(?<=[0-9])(?:mg|g)$|'s$", True)  # unbounded, look-behind, two chars
+    for s in ["....", "a.....", "5mg", "mg", "x5g", "it's", "'s", "s"]:
+        assert _span(widths.search(s)) == _span(re.search(r"\.\.+$|(?<=[0-9])(?:mg|g)$|'s$", s)), s
+
+
+@pytest.mark.slow
+def test_fast_lexeme_attributes_equal_spacys_on_every_corpus_token(corpus):
+    """The faster lex_attr_getters give spaCy's value (and type) for every corpus token."""
+    reference = spacy.blank("en").vocab.lex_attr_getters
+    nlp = spacy.blank("en")
+    make_tokenizer(nlp)
+    fast = nlp.vocab.lex_attr_getters
+    assert fast.keys() == reference.keys()
+    swapped = [attr for attr in fast if fast[attr].__module__ == "vdmine.nlp.tokenizer"]
+    assert len(swapped) == 3
+    plain = make_tokenizer(spacy.blank("en"), cache=False)
+    words = {t.text for text in _corpus_texts(corpus) for t in plain(text)}
+    words |= {"http://x", "https://", "www.a", "a.com", "b@c.de", "-1,000.5", "1/2", "twenty", "21st", "±3",
+              "Ⅻ", "²", "naïve", "x" * 120, " "}
+    assert len(words) > 50_000
+    for attr in swapped:
+        for w in words:
+            a, b = reference[attr](w), fast[attr](w)
+            assert a == b and type(a) is type(b), (attr, w)
+    # and the lexemes built from them are identical (flags hold every IS_* / LIKE_* attribute)
+    def lexeme(vocab, w):
+        lex = vocab[w]
+        return lex.flags, lex.orth, lex.lower, lex.norm, lex.shape, lex.prefix, lex.suffix, lex.lang
+
+    for w in sorted(words)[:5000]:
+        assert lexeme(nlp.vocab, w) == lexeme(plain.vocab, w), w
+
+
+def test_memory_zone_and_serialisation_keep_the_same_tokens():
+    import pickle
+
+    nlp = spacy.blank("en")
+    nlp.tokenizer = make_tokenizer(nlp)
+    plain = make_tokenizer(spacy.blank("en"), cache=False)
+    text = "Serum 25(OH)D (≥30 ng/mL) fell, e.g. in KOA.\nRESULTS: p<0.05."
+    with nlp.memory_zone():  # strings made here are dropped on exit: the cache must not keep them
+        assert _shape(nlp.tokenizer(text)) == _shape(plain(text))
+        assert not nlp.tokenizer._cache
+    assert _shape(nlp.tokenizer(text)) == _shape(plain(text))
+    copy = pickle.loads(pickle.dumps(nlp.tokenizer))
+    assert _shape(copy(text)) == _shape(plain(text))
+    other = spacy.blank("en")
+    other.tokenizer = make_tokenizer(other)
+    other.tokenizer.from_bytes(nlp.tokenizer.to_bytes())
+    assert other.tokenizer.inner.suffix_search.__self__._alts  # the fast searches are back after loading
+    assert _shape(other.tokenizer(text)) == _shape(plain(text))
