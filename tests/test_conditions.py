@@ -317,3 +317,54 @@ def test_qualifiers_are_data_and_need_a_known_site_term(nlp):
     got = mentions(nlp, "A 2-year randomized, placebo-controlled, double-blind, clinical trial involving 146 participants "
                         "with symptomatic knee OA (mean age, 62.4 years [SD, 8.5]; 57 women [61%], 115 white race [79%]).")
     assert [m[:2] for m in got] == [("knee OA", "knee osteoarthritis")]
+
+
+def test_condition_shortcuts_are_exact(nlp, shared):
+    """The component works on token indices (keys, texts, longest-span filter, negation with a lazy
+    sentence lookup); each piece equals the spaCy-object path it replaces, on real abstracts."""
+    import random
+    from itertools import islice
+
+    from spacy.tokens import Span
+    from spacy.util import filter_spans
+
+    from vdmine.pubmed.sources import iter_jsonl
+    from vdmine.records import Record
+
+    def negated_reference(span):  # is_negated as first written: the sentence of every span
+        cues, terms = negation.doc_cues(span.doc)
+        if not cues:
+            return False
+        sent = span.sent
+        for kind, cs, ce, window in cues:
+            if kind == "pre":
+                if sent.start <= cs and ce <= span.start and span.start - ce <= window:
+                    if not any(i in terms for i in range(ce, span.start)):
+                        return True
+            elif span.end <= cs and ce <= sent.end and cs - span.end <= window:
+                if not any(i in terms for i in range(span.end, cs)):
+                    return True
+        return False
+
+    rng = random.Random(7)
+    texts = [r.text for name in ("vitd_pain.jsonl", "offtopic.jsonl")
+             for r in islice(iter_jsonl(shared / "corpus" / name), 150) if isinstance(r, Record)]
+    negated = 0
+    for doc in nlp.pipe(texts):
+        n = len(doc)
+        toks = conditions._Tokens(doc)
+        for s in range(n):
+            for e in range(s, min(n, s + 4) + 1):
+                assert toks.key(s, e) == conditions._key(doc[s:e])
+                assert toks.text(s, e) == doc[s:e].text
+        assert toks.text(-3, n + 5) == doc[-3:n + 5].text and toks.key(5, 2) == conditions._key(doc[5:2])
+        pairs = {(s, s + rng.randint(1, 5)) for s in rng.sample(range(max(1, n - 5)), min(40, max(1, n - 5)))}
+        pairs |= {(sp.start, sp.end) for sp in doc.spans["conditions"]}
+        assert conditions._longest_first(pairs) == [(sp.start, sp.end) for sp in filter_spans([Span(doc, s, e) for s, e in pairs])]
+        assert conditions.sentence_index(doc) == [s.start for s in doc.sents]
+        for s in range(0, n - 3, 2):
+            for e in (s + 1, s + 3):
+                got = negation.is_negated(doc[s:e])
+                assert got == negated_reference(doc[s:e])
+                negated += got
+    assert negated > 50  # the negation comparison saw negated ranges

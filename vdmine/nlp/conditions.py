@@ -27,12 +27,14 @@ from __future__ import annotations
 from bisect import bisect_right
 from collections.abc import Iterable
 
+from spacy.attrs import SENT_START
 from spacy.language import Language
 from spacy.matcher import PhraseMatcher
 from spacy.tokens import Doc, Span
-from spacy.util import filter_spans
+from spacy.util import normalize_slice
 
 from vdmine.nlp import negation
+from vdmine.nlp.docs import doc_text
 from vdmine.nlp.vocab import Term, load_lexicon, load_qualifiers, load_vocabulary
 
 SPAN_KEY = "conditions"
@@ -115,11 +117,13 @@ class ConditionMatcher:
         return None if key in self.blocked else self.terms.get(key)
 
     # --- per document ---------------------------------------------------------------------------
+    # The work below runs on (start, end) token indices; a spaCy Span is made only for the spans
+    # that are kept (creating Spans, Tokens and ``span._`` is most of the cost of this component).
 
-    def _rule_matches(self, doc: Doc) -> dict[tuple[int, int], Term]:
+    def _rule_matches(self, doc: Doc, toks: "_Tokens") -> dict[tuple[int, int], Term]:
         found: dict[tuple[int, int], Term] = {}
         for _, s, e in self.matcher(doc):
-            key = _key(doc[s:e])
+            key = toks.key(s, e)
             if key in self.blocked:
                 continue
             term = self.terms.get(key)
@@ -128,8 +132,8 @@ class ConditionMatcher:
         return found
 
     @staticmethod
-    def _abbreviation_pairs(doc: Doc) -> list[tuple[int, int, Span | None]]:
-        """(short start, short end, long-form span) for each short-form occurrence.
+    def _abbreviation_pairs(doc: Doc) -> list[tuple[int, int, tuple[int, int] | None]]:
+        """(short start, short end, (long start, long end) or None) for each short-form occurrence.
 
         scispaCy stores Spans, or plain dicts when ``make_serializable`` is on (vdmine's default).
         """
@@ -138,32 +142,33 @@ class ConditionMatcher:
         out = []
         for ab in doc._.abbreviations or []:
             if isinstance(ab, dict):
-                long = doc[ab["long_start"] : ab["long_end"]] if ab.get("long_end") is not None else None
+                long = (ab["long_start"], ab["long_end"]) if ab.get("long_end") is not None else None
                 out.append((ab["short_start"], ab["short_end"], long))
             else:
                 lf = ab._.long_form
-                out.append((ab.start, ab.end, lf if isinstance(lf, Span) else None))
+                out.append((ab.start, ab.end, (lf.start, lf.end) if isinstance(lf, Span) else None))
         return out
 
-    def _abbreviations(self, doc: Doc, found: dict[tuple[int, int], Term]) -> tuple[dict, set[str]]:
+    def _abbreviations(self, doc: Doc, toks: "_Tokens", found: dict[tuple[int, int], Term]) -> tuple[dict, set[str]]:
         """Spans of abbreviations defined in this doc -> long form's concept; and all defined short forms."""
         out: dict[tuple[int, int], Term] = {}
         defined: set[str] = set()
         concept_of: dict[str, Term | None] = {}
         for s, e, long in self._abbreviation_pairs(doc):
-            text = doc[s:e].text
+            text = toks.text(s, e)
             defined.add(text)
             if text not in concept_of:
-                concept_of[text] = self._long_form_concept(long, found)
+                concept_of[text] = self._long_form_concept(toks, long, found)
             term = concept_of[text]
             if term is not None:
                 out[(s, e)] = Term(text, term.canonical, term.mesh_id, "abbreviation")
         return out, defined
 
-    def _long_form_concept(self, long: Span | None, found: dict[tuple[int, int], Term]) -> Term | None:
+    def _long_form_concept(self, toks: "_Tokens", long: tuple[int, int] | None, found: dict[tuple[int, int], Term]) -> Term | None:
         if long is None:
             return None
-        key = _key(long)
+        ls, le = _bounds(*long, toks.n)
+        key = toks.key(ls, le)
         if key in self.terms and key not in self.blocked:
             return self.terms[key]
         # else the longest rule match inside the long form that ends at its end (the head noun),
@@ -171,40 +176,41 @@ class ConditionMatcher:
         inside = [
             (e - s, t)
             for (s, e), t in found.items()
-            if s >= long.start and e == long.end and not any(tok.lower_ in _PREPOSITIONS for tok in long.doc[long.start : s])
+            if s >= ls and e == le and not any(toks.lower(i) in _PREPOSITIONS for i in range(ls, s))
         ]
         if inside:
             return max(inside, key=lambda x: x[0])[1]
         return None
 
-    def _site_qualified(self, doc: Doc, found: dict[tuple[int, int], Term]) -> dict[tuple[int, int], Term]:
+    def _site_qualified(self, toks: "_Tokens", found: dict[tuple[int, int], Term]) -> dict[tuple[int, int], Term]:
         """"knee radiographic OA" -> knee osteoarthritis: site + qualifiers + condition, where site +
         condition (surface or canonical name) is a known term of the vocabularies. Only adds candidate
         spans; the longest-span rule then prefers them over the bare condition."""
         out: dict[tuple[int, int], Term] = {}
         for (s, e), term in found.items():
             q = s
-            while q > 0 and s - q < MAX_QUALIFIERS and doc[q - 1].lower_ in self.qualifiers:
+            while q > 0 and s - q < MAX_QUALIFIERS and toks.lower(q - 1) in self.qualifiers:
                 q -= 1
             if q == s:
                 continue
-            tails = (_key(doc[s:e]), " ".join(term.canonical.lower().split()))
+            tails = (toks.key(s, e), " ".join(term.canonical.lower().split()))
             for n in range(MAX_SITE_TOKENS, 0, -1):
-                if q - n < 0 or not all(t.is_alpha for t in doc[q - n : q]):
+                if q - n < 0 or not all(toks.is_alpha(i) for i in range(q - n, q)):
                     continue
-                site = _key(doc[q - n : q])
+                site = toks.key(q - n, q)
                 hit = next((self.terms[k] for k in (f"{site} {t}" for t in tails) if k in self.terms and k not in self.blocked), None)
                 if hit is not None and hit.canonical != term.canonical:
-                    out[(q - n, e)] = Term(doc[q - n : e].text, hit.canonical, hit.mesh_id, hit.source)
+                    out[(q - n, e)] = Term(toks.text(q - n, e), hit.canonical, hit.mesh_id, hit.source)
                     break
         return out
 
     def __call__(self, doc: Doc) -> Doc:
-        found = self._rule_matches(doc)
-        abbr, defined = self._abbreviations(doc, found)
+        toks = _Tokens(doc)
+        found = self._rule_matches(doc, toks)
+        abbr, defined = self._abbreviations(doc, toks, found)
         for _, s, e in self.exact(doc):
-            text = doc[s:e].text
-            if text in defined or _key(doc[s:e]) in self.blocked:
+            text = toks.text(s, e)
+            if text in defined or toks.key(s, e) in self.blocked:
                 continue  # the abstract defines it itself: that definition wins (or it is not a condition)
             term = self.abbrevs.get(text)
             if term is not None and (s, e) not in found:
@@ -213,17 +219,21 @@ class ConditionMatcher:
             old = found.get(span_key)
             if old is None or SOURCE_RANK[term.source] < SOURCE_RANK[old.source]:
                 found[span_key] = term
-        found.update(self._site_qualified(doc, found))
+        found.update(self._site_qualified(toks, found))
         spans = []
-        for (s, e), term in found.items():
+        source: dict[int, str] = {}  # id(span) -> source, set below with the negation (one ``span._`` each)
+        for s, e in _longest_first(found):  # = spacy.util.filter_spans, on (start, end) pairs
+            term = found[(s, e)]
             sp = Span(doc, s, e, label=term.canonical, kb_id=term.mesh_id or "")
-            sp._.condition_source = term.source
+            source[id(sp)] = term.source
             spans.append(sp)
-        spans = filter_spans(spans)
-        spans += self._model_spans(doc, spans)
+        spans += self._model_spans(doc, spans)  # these carry their source already
         spans.sort(key=lambda sp: sp.start)
         for sp in spans:
-            sp._.condition_negated = negation.is_negated(sp)
+            ext = sp._
+            if id(sp) in source:
+                ext.condition_source = source[id(sp)]
+            ext.condition_negated = negation.is_negated(sp)
         doc.spans[SPAN_KEY] = spans
         return doc
 
@@ -247,34 +257,96 @@ class ConditionMatcher:
         return out
 
 
+def _bounds(s: int, e: int, n: int) -> tuple[int, int]:
+    """The token range ``doc[s:e]`` covers (spaCy clips and orders slice bounds)."""
+    if 0 <= s <= e <= n:
+        return s, e  # what normalize_slice returns for these, without the call
+    return normalize_slice(n, s, e)
+
+
+def _longest_first(found: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
+    """``spacy.util.filter_spans`` on (start, end) pairs: the (first) longest span wins an overlap;
+    the kept pairs in start order."""
+    result = []
+    seen: set[int] = set()
+    for s, e in sorted(found, key=lambda k: (k[1] - k[0], -k[0]), reverse=True):
+        if s not in seen and e - 1 not in seen:
+            result.append((s, e))
+            seen.update(range(s, e))
+    result.sort(key=lambda k: k[0])
+    return result
+
+
+class _Tokens:
+    """Keys and texts of token ranges without building a Span and its Tokens for each:
+    ``key(s, e)`` equals ``_key(doc[s:e])`` and ``text(s, e)`` equals ``doc[s:e].text``."""
+
+    __slots__ = ("doc", "n", "_text")
+
+    def __init__(self, doc: Doc):
+        self.doc = doc
+        self.n = len(doc)
+        self._text = doc_text(doc)
+
+    def lower(self, i: int) -> str:
+        return self.doc[i].lower_
+
+    def key(self, s: int, e: int) -> str:
+        doc = self.doc
+        return " ".join([doc[i].lower_ for i in range(*_bounds(s, e, self.n))])
+
+    def is_alpha(self, i: int) -> bool:
+        return self.doc[i].is_alpha
+
+    def text(self, s: int, e: int) -> str:
+        s, e = _bounds(s, e, self.n)
+        if e == s:
+            return ""
+        sp = Span(self.doc, s, e)  # its character offsets; Span.text would re-join the tokens
+        return self._text[sp.start_char: sp.end_char]
+
+
 @Language.factory("vdmine_conditions", default_config={"vocabularies": []})
 def make_conditions(nlp: Language, name: str, vocabularies: list[str]) -> ConditionMatcher:
     return ConditionMatcher(nlp, name, vocabularies)
 
 
 def sentence_index(doc: Doc) -> list[int]:
-    """Start token of every sentence (for sent_idx by bisection)."""
+    """Start token of every sentence (for sent_idx by bisection), as ``[s.start for s in doc.sents]``
+    gives them, read from the ``sent_start`` array instead of building a Span per sentence."""
     if doc.has_annotation("SENT_START"):
-        return [s.start for s in doc.sents]
+        if "sents" in doc.user_hooks:
+            return [s.start for s in doc.sents]
+        flags = doc.to_array(SENT_START)
+        if not len(flags):
+            return []
+        flags[0] = 1  # the first sentence starts at 0 whatever its flag
+        return (flags == 1).nonzero()[0].tolist()
     return [0]
 
 
 def rows(doc: Doc, pmid: str, **kwargs) -> list[dict]:
     """Rows of the ``conditions`` table for one Doc."""
+    spans = doc.spans.get(SPAN_KEY, [])
+    if not spans:
+        return []
     starts = sentence_index(doc)
+    text = doc_text(doc)
     out = []
-    for sp in doc.spans.get(SPAN_KEY, []):
+    for sp in spans:
+        start, end = sp.start_char, sp.end_char
+        ext = sp._
         out.append(
             {
                 "pmid": pmid,
                 "sent_idx": bisect_right(starts, sp.start) - 1,
-                "start_char": sp.start_char,
-                "end_char": sp.end_char,
-                "text": sp.text,
+                "start_char": start,
+                "end_char": end,
+                "text": text[start:end],  # = sp.text
                 "canonical": sp.label_,
                 "mesh_id": sp.kb_id_ or None,
-                "negated": bool(sp._.condition_negated),
-                "source": sp._.condition_source,
+                "negated": bool(ext.condition_negated),
+                "source": ext.condition_source,
             }
         )
     return out

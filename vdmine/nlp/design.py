@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import re
+from bisect import bisect_left
 from functools import lru_cache
 from pathlib import Path
 
@@ -111,6 +112,7 @@ class _Cues:
         self.text_starts = [pf.useful_starts(rx) for _, rx in self.text]
         self.human_starts = pf.useful_starts(self.human)
         self.sample_req = [pf.checker(rx) for _, rx, _ in self.sample]
+        self.sample_needs = [pf.contains_any(n) if isinstance(n, list) else None for _, _, n in self.sample]
         # start positions pay off only for patterns re cannot scan for quickly; one-character
         # starts ("(", "a") are left to re
         self.sample_starts = [pf.useful_starts(rx) for _, rx, _ in self.sample]
@@ -139,16 +141,24 @@ def text_design(title: str, text: str, folded: str | None = None) -> tuple[str, 
         folded = pf.fold(text) if folded is None else folded
         ftitle = pf.fold(title)
         cache: dict = {}  # start positions per text, shared by the cues
-        human = bool((c.human_req is None or c.human_req(folded))
-                     and pf.search(c.human, text, folded, c.human_starts, cache))
-    else:
-        human = bool(c.human.search(text))
+    human_seen: list[bool] = []
+
+    def human() -> bool:
+        """Whether the text mentions humans; looked up only for an animal / in vitro cue (rare)."""
+        if not human_seen:
+            if fast:
+                human_seen.append(bool((c.human_req is None or c.human_req(folded))
+                                       and pf.search(c.human, text, folded, c.human_starts, cache)))
+            else:
+                human_seen.append(bool(c.human.search(text)))
+        return human_seen[0]
+
     for i, (design, rx) in enumerate(c.title):
         if fast and c.title_req[i] is not None and not c.title_req[i](ftitle):
             continue  # a literal every match needs is missing: no match
         m = rx.search(title)
         if m:
-            if design == "animal" and human:
+            if design == "animal" and human():
                 continue
             if design in {"non-randomized trial", "cohort"}:  # "clinical trial" / "prospective" + randomized -> RCT
                 rct = dict(c.text)["randomized controlled trial"].search(text)
@@ -163,7 +173,7 @@ def text_design(title: str, text: str, folded: str | None = None) -> tuple[str, 
         else:
             m = rx.search(text)
         if m:
-            if design in {"animal", "in vitro"} and human:
+            if design in {"animal", "in vitro"} and human():
                 continue
             return design, m.group(0)
     return None
@@ -179,15 +189,21 @@ def sample_size(text: str, folded: str | None = None) -> tuple[int, str] | None:
     for i, (prio, rx, needs) in enumerate(c.sample):
         if best is not None and prio > best[0]:
             break
+        # two necessary conditions of a match (their order is free): the literals every match
+        # holds (fast path), then the pattern's own prefilter
+        if fast and c.sample_req[i] is not None and not c.sample_req[i](folded):
+            continue  # a literal every match needs is missing
         if needs is not None:
-            if isinstance(needs, list) and not any(w in folded for w in needs):  # words are folded
+            if isinstance(needs, re.Pattern):
+                if not needs.search(text):
+                    continue
+            elif not c.sample_needs[i](folded):  # words are folded
                 continue
-            if isinstance(needs, re.Pattern) and not needs.search(text):
-                continue
+        # with a result of this priority already, only a match that starts before it can win
+        # (fast path only: ``fast = False`` stays the plain search the tests compare with)
+        limit = best[1] if fast and best is not None else None
         matches = rx.finditer(text)
         if fast:
-            if c.sample_req[i] is not None and not c.sample_req[i](folded):
-                continue  # a literal every match needs is missing
             st = c.sample_starts[i]
             if st is not None:  # try the pattern only where a match can begin
                 key = (st.lits, st.digit, st.after_nonword)
@@ -195,8 +211,12 @@ def sample_size(text: str, folded: str | None = None) -> tuple[int, str] | None:
                     cand_cache[key] = pf.positions(st, text, folded)
                 cand = cand_cache[key]
                 if cand is not None:
+                    if limit is not None:  # matches are found left to right: those before ``limit`` stay the same
+                        cand = cand[: bisect_left(cand, limit)]
                     matches = pf.finditer(rx, text, cand)
         for m in matches:
+            if limit is not None and m.start() >= limit:
+                break  # this and every later match start at or after the current best
             n = words_to_int(m.group("n"))
             if n is None or n < 2 or n > 5_000_000:
                 continue

@@ -120,6 +120,7 @@ class _Data:
     def __init__(self) -> None:
         self.units = _tsv("dose_units.tsv")
         unit_alts = "|".join(f"(?:{u[0]})" for u in self.units)
+        self._unit_memo: dict[str, tuple[str, float | None]] = {}
         self.unit_res = [(re.compile(rf"(?:{u[0]})$"), u[1], float(u[2]) if len(u) > 2 and u[2] else None) for u in self.units]
         self.per = [(re.compile(p), s) for p, s in _tsv("dose_per.tsv")]
         per_alts = "|".join(f"(?:{p})" for p, _ in _tsv("dose_per.tsv"))
@@ -182,6 +183,14 @@ class _Data:
         self.route_req = [pf.checker(rx) for rx, _, _ in self.routes]
 
     def unit_of(self, raw: str) -> tuple[str, float | None]:
+        hit = self._unit_memo.get(raw)  # a pure function of the string; few distinct spellings
+        if hit is None:
+            hit = self._unit_of(raw)
+            if len(self._unit_memo) < 4096:
+                self._unit_memo[raw] = hit
+        return hit
+
+    def _unit_of(self, raw: str) -> tuple[str, float | None]:
         raw = raw.strip()
         for rx, unit, iu in self.unit_res:
             if rx.fullmatch(raw):
@@ -202,6 +211,7 @@ def data() -> _Data:
     return _Data()
 
 
+@lru_cache(maxsize=8192)  # a pure function; the same numbers recur ("1000", "50,000")
 def parse_amount(num: str, unit: str, k: bool = False) -> float:
     """'50,000' -> 50000; '50 000' -> 50000; '50.000' IU -> 50000; '1.25' mg -> 1.25; '0,25' -> 0.25."""
     s = re.sub(r"[^\S\r\n]", " ", num)

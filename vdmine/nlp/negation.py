@@ -98,17 +98,25 @@ def _sentence_bounds(span: Span) -> tuple[int, int]:
 
 
 def is_negated(span: Span) -> bool:
-    """True when a negation cue governs ``span`` (see the module docstring)."""
+    """True when a negation cue governs ``span`` (see the module docstring).
+
+    The sentence is looked up only for a cue within its window of the span (most mentions have
+    none): the same tests as "cue in the sentence and within the window", in another order."""
     cues, terms = doc_cues(span.doc)
     if not cues:
         return False
-    s_start, s_end = _sentence_bounds(span)
+    start, end = span.start, span.end
+    bounds = None
     for kind, cs, ce, window in cues:
         if kind == "pre":
-            if s_start <= cs and ce <= span.start and span.start - ce <= window:
-                if not any(i in terms for i in range(ce, span.start)):
+            if ce <= start and start - ce <= window:
+                if bounds is None:
+                    bounds = _sentence_bounds(span)
+                if bounds[0] <= cs and not any(i in terms for i in range(ce, start)):
                     return True
-        elif span.end <= cs and ce <= s_end and cs - span.end <= window:
-            if not any(i in terms for i in range(span.end, cs)):
+        elif end <= cs and cs - end <= window:
+            if bounds is None:
+                bounds = _sentence_bounds(span)
+            if ce <= bounds[1] and not any(i in terms for i in range(end, cs)):
                 return True
     return False

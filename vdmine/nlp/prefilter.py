@@ -140,13 +140,30 @@ def required(rx: re.Pattern) -> object:
     return _req_seq(_parser.parse(rx.pattern, rx.flags))
 
 
+def _rarity(formula: object) -> int:
+    """How unlikely a formula is to hold, by literal length (a longer literal is rarer): an AND is
+    as rare as its rarest part, an OR as common as its commonest alternative."""
+    if isinstance(formula, str):
+        return len(formula)
+    kind, parts = formula
+    return (max if kind == "and" else min)(_rarity(p) for p in parts)
+
+
 def _expr(formula: object) -> str:
+    """Python source testing ``formula`` on ``t``. AND and OR have no side effects, so their order
+    is free: an AND tests its rarest part first and an OR its commonest alternative first, so the
+    test usually ends after one or two ``in`` scans of the text."""
     if isinstance(formula, str):
         return f"{formula!r} in t"
     kind, parts = formula
-    if kind == "and":  # single literals first, longest (rarest) first: a miss ends the test early
-        parts = sorted(parts, key=lambda p: (not isinstance(p, str), -len(p) if isinstance(p, str) else 0))
+    parts = sorted(parts, key=_rarity, reverse=kind == "and")
     return "(" + f" {kind} ".join(_expr(p) for p in parts) + ")"
+
+
+def contains_any(words: list[str]):
+    """``lambda t: any(w in t for w in words)`` as one expression, likeliest word first (the
+    caller folds the words when ``t`` is folded text)."""
+    return eval("lambda t: " + _expr(("or", tuple(words))), {})  # noqa: S307 - repr() of literals only
 
 
 def checker(rx: re.Pattern):
@@ -165,7 +182,7 @@ class Starts:
     """What every match of a pattern begins with: one of ``lits`` (folded), or a digit when
     ``digit``; ``after_nonword``: the character before the match is not a word character."""
 
-    __slots__ = ("lits", "digit", "after_nonword", "scan")
+    __slots__ = ("lits", "digit", "after_nonword", "scan", "one_char")
 
     def __init__(self, lits: frozenset[str], digit: bool, after_nonword: bool):
         self.lits, self.digit, self.after_nonword = lits, digit, after_nonword
@@ -173,6 +190,14 @@ class Starts:
         # per match (a lookahead), so starts inside another literal are not skipped
         alts = [re.escape(x) for x in sorted(lits, key=len, reverse=True)] + ([r"\d"] if digit else [])
         self.scan = re.compile(r"\W(?=" + "|".join(alts) + ")") if after_nonword else None
+        self.one_char = after_nonword and digit and all(len(x) == 1 for x in lits)
+        if self.one_char:
+            # the same positions when every start is one character (a digit, "."): the start
+            # character first, so re jumps from one to the next (a pattern that begins with a
+            # character class is scanned in C), then "the character before it is no word
+            # character" as a lookbehind over both (it holds at the start of the text)
+            cls = "[" + r"\d" + "".join(re.escape(x) for x in sorted(lits)) + "]"
+            self.scan = re.compile(cls + r"(?<!\w" + cls + ")")
 
 
 _ZERO_WIDTH = (_c.AT, _c.ASSERT, _c.ASSERT_NOT)
@@ -273,6 +298,8 @@ def positions(st: Starts, text: str, folded: str) -> list[int] | None:
     if st.after_nonword and st.digit:  # one regex pass; str.find cannot look for "any digit"
         if _FOLDS_TO_WORD in text:
             return None  # word / non-word differs between text and folded text
+        if st.one_char:  # one-character starts (see Starts)
+            return [m.start() for m in st.scan.finditer(folded)]
         out = [m.end() for m in st.scan.finditer(folded)]
         if _DIGIT.match(folded) or any(folded.startswith(x) for x in st.lits):
             out.insert(0, 0)  # the start of the text counts as after a non-word character
