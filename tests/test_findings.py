@@ -432,10 +432,85 @@ def test_label_shortcut_edge_cases():
     assert {ch for ch in every if re.fullmatch(r"\s", ch)} == {ch for ch in every if ch.isspace()}
 
 
+def _plain_p_values(text):
+    """_p_values read off a plain _P_RE.finditer (the regex tried at every character)."""
+    from vdmine.nlp.findings_rules import _P_RE
+
+    return [(m.start(), m.group(0)) for m in _P_RE.finditer(text)]
+
+
+def _starts_shortcuts_agree(text) -> None:
+    """The regexes tried at candidate starts only (_clause_splits, _ci_matches, _p_values) find what plain finditer
+    finds."""
+    from vdmine.nlp.findings_rules import _CI_RE, _CLAUSE_SPLIT, _ci_matches, _clause_splits, _p_values
+
+    spans = lambda ms: [(m.span(), m.groups()) for m in ms]  # noqa: E731
+    assert spans(_clause_splits(text)) == spans(_CLAUSE_SPLIT.finditer(text)), text
+    assert spans(_ci_matches(text)) == spans(_CI_RE.rx.finditer(text)), text
+    assert [(s.start, s.text) for s in _p_values.__wrapped__(text)] == _plain_p_values(text), text
+
+
+def _plain_find(phrases, text):
+    """_PhraseSet.find the slow way: every token position and phrase length looked up, regex cues by plain
+    finditer, then longest first without overlaps (a stable sort; phrases before regex cues)."""
+    from vdmine.nlp.findings_rules import Cue, tokenize
+
+    toks = tokenize(text)
+    words = [w for _, _, w in toks]
+    lowers = [w.lower() for w in words]
+    longest = max(len(k) for k in [*phrases._ci_info, *phrases._cs_info])
+    raw = []
+    for i in range(len(toks)):
+        for n in range(1, longest + 1):
+            if i + n > len(toks):
+                break
+            hit = phrases._ci_info.get(tuple(lowers[i : i + n]))
+            cs = phrases._cs_info.get(tuple(words[i : i + n]))
+            if hit and cs:
+                hit = (hit[0] | cs[0], hit[1])
+            if hit or cs:
+                raw.append((toks[i][0], toks[i + n - 1][1], *(hit or cs)))
+    for (g, _, value), classes in zip(phrases.rx, phrases._rx_classes):
+        raw += [(m.start(), m.end(), classes, value) for m in g.rx.finditer(text)]
+    kept = {}
+    for st, en, classes, value in sorted(raw, key=lambda r: (r[0] - r[1], r[0])):
+        if (st, en) in kept:
+            kept[(st, en)] = (kept[(st, en)][0] | classes, kept[(st, en)][1] or value)
+        elif not any(st < e and s < en for s, e in kept):
+            kept[(st, en)] = (classes, value)
+    return [Cue(st, en, text[st:en], *kept[(st, en)]) for st, en in sorted(kept)]
+
+
+def test_phrase_matching_equals_the_plain_computation(shared):
+    """The cue, outcome and hedge matchers (candidates only where a phrase's first word occurs, a fast path when
+    only one-word phrases match) equal the plain lookup of every token span, on the on-topic corpus and on
+    awkward text."""
+    import re
+
+    lex = lexicons()
+    texts = ["OR = 1.2, or 3; 95% CI 1-2 p<0.05 no-treatment NON-SIGNIFICANT did not differ significantly in both groups",
+             "ΟΔΟΣ Σ İstanbul \u212aelvin p < .05; HR, HR 2", "", "no significant difference no significant"]
+    for name in ("vitd_pain.jsonl",):
+        for line in (shared / "corpus" / name).read_text(encoding="utf-8").splitlines():
+            r = json.loads(line)
+            texts += re.split(r"(?<=[.!?])\s+|\n", (r.get("title") or "") + "\n" + (r.get("abstract") or ""))
+    for text in texts:
+        for phrases in (lex.cues, lex.outcome_terms, lex.hedges):
+            assert phrases.find(text) == _plain_find(phrases, text), text
+
+
+class _NoMatch:
+    def span(self):
+        return None
+
+
+_NO = _NoMatch()
+
+
 def test_fast_paths_are_exact_on_the_corpus(shared):
     """On every sentence-ish piece of the on-topic corpus: the statement prefilter never skips a sentence with a
     statement cue; a guarded regex is never skipped where it matches; section labels found at anchor positions
-    equal plain finditer."""
+    equal plain finditer; the regexes tried at candidate starts only find what plain finditer finds."""
     import re
 
     from vdmine.nlp.findings import section_labels
@@ -447,40 +522,99 @@ def test_fast_paths_are_exact_on_the_corpus(shared):
         for line in (shared / "corpus" / name).read_text(encoding="utf-8").splitlines():
             r = json.loads(line)
             texts.append((r.get("title") or "") + "\n" + (r.get("abstract") or ""))
-    from vdmine.nlp.findings_rules import _CI_RE
-
-    from vdmine.nlp.findings_rules import _CLAUSE_SPLIT, clause_split_possible
+    from vdmine.nlp.findings_rules import _CI_RE, _meets
 
     exposure_guard = findings.FindingsComponent(spacy.blank("en"), "f", "vitamin D").exposure_re
     guarded = [p for p, _, _ in lex.cues.rx] + [*lex.baseline, _CI_RE, exposure_guard]
-    skipped = guard_skips = clause_skips = 0
+    skipped = guard_skips = 0
     for text in texts:
         assert section_labels(text, lex) == _plain_section_labels(text, lex)
+        _starts_shortcuts_agree(text)
         for sent in re.split(r"(?<=[.!?])\s+|\n", text):
+            if lex.statement_prefilter.cs.search(sent):  # the case-sensitive scan is skipped only without its keys
+                assert lex.statement_prefilter.cs_held(sent), sent
             if not lex.may_state_statement(sent):
                 skipped += 1
                 assert not any(c.classes & STATEMENT_CLASSES for c in lex.cues.find(sent)), sent
             for g in guarded:  # a regex skipped for a missing literal would not have matched
+                assert g.meets(sent.lower()) == _meets(g.needs, sent.lower())
                 if not g.possible(sent):
                     guard_skips += 1
                     assert g.rx.search(sent) is None, (g.pattern, sent)
-            if not clause_split_possible(sent):  # no clause split where the shortcut says there is none
-                clause_skips += 1
-                assert _CLAUSE_SPLIT.search(sent) is None, sent
-    assert skipped > 100 and guard_skips > 100 and clause_skips > 100  # the shortcuts do skip work
+                # tried at its start words only: the same matches
+                assert [m.span() for m in g.finditer(sent)] == [m.span() for m in g.rx.finditer(sent)], (g.pattern, sent)
+                assert (g.search(sent) or _NO).span() == (g.rx.search(sent) or _NO).span(), (g.pattern, sent)
+        for g in guarded:
+            assert [m.span() for m in g.finditer(text)] == [m.span() for m in g.rx.finditer(text)], g.pattern
+            _starts_shortcuts_agree(sent)
+    assert skipped > 100 and guard_skips > 100  # the shortcuts do skip work
+    assert sum(bool(g.starts) for g in guarded) >= 5  # \\bOR\\b, \\bp, no-, two baseline regexes, the exposure
 
 
-def test_clause_split_shortcut_on_awkward_text():
-    """clause_split_possible says yes wherever the clause regex matches, including case and Unicode folds
-    ("BUT", "whereaſ" with a long s, which IGNORECASE matches as "whereas")."""
-    from vdmine.nlp.findings_rules import _CLAUSE_SPLIT, clause_split_possible
+def test_labelled_section_by_bisection(shared):
+    """labelled_section_at (bisection over the label offsets) gives labelled_section at every offset of the
+    labelled on-topic abstracts."""
+    from vdmine.nlp.findings import labelled_section, labelled_section_at, section_labels
 
-    for text in ["Pain fell BUT not BMD x", "A rose whereaſ B fell", "A rose,\nAND increased B", "x: y", "a; b",
-                 "In contrast to A", "A rose, and B fell", "A rose and B fell", "A rose. B fell"]:
-        if _CLAUSE_SPLIT.search(text):
-            assert clause_split_possible(text), text
-    assert not clause_split_possible("A rose and B fell")
-    assert clause_split_possible("A rose whereaſ B fell")
+    lex = lexicons()
+    checked = 0
+    for line in (shared / "corpus" / "vitd_pain.jsonl").read_text(encoding="utf-8").splitlines():
+        r = json.loads(line)
+        text = (r.get("title") or "") + "\n" + (r.get("abstract") or "")
+        labels = section_labels(text, lex)
+        starts = [p for p, _ in labels]
+        for pos in range(0, len(text) + 1, 7 if labels else 97):
+            assert labelled_section_at(labels, starts, pos) == labelled_section(labels, pos)
+            checked += bool(labels)
+    assert checked > 1000
+
+
+def test_start_shortcuts_read_the_patterns_they_assume():
+    """_clause_splits and _ci_matches derive match starts from the shape of their regexes: every top-level
+    alternative of _CLAUSE_SPLIT begins with ";", ":" or "," except ",?\\s+(but|whereas|...)", and _CI_RE is one
+    sequence (no top-level "|") that begins with the optional "\\d{2}\\s*%\\s*" then CI|confidence interval. A
+    change to either regex that breaks this fails here."""
+    from re import _constants as C
+    from re import _parser
+
+    from vdmine.nlp.findings_rules import _CI_HEAD, _CI_RE, _CLAUSE_SPLIT, _SPLIT_WORDS
+
+    (op, (_, alts)), = _parser.parse(_CLAUSE_SPLIT.pattern, _CLAUSE_SPLIT.flags).data
+    assert op is C.BRANCH
+    firsts = [alt.data[0] for alt in alts]
+    assert firsts[0] == (C.LITERAL, ord(";")) and firsts[1] == (C.LITERAL, ord(":"))
+    assert all(f == (C.LITERAL, ord(",")) for f in firsts[3:]) and len(firsts) == 5
+    assert str(alts[2]) == str(_parser.parse(r",?\s+(?:" + "|".join(
+        "but(?!\\s+not\\b)" if w == "but" else w for w in _SPLIT_WORDS) + r")\s+", _CLAUSE_SPLIT.flags))
+    ci = _parser.parse(_CI_RE.pattern, _CI_RE.rx.flags).data
+    head = _parser.parse(_CI_HEAD, _CI_RE.rx.flags).data
+    assert all(op is not C.BRANCH for op, _ in ci[:1]) and str(ci[: len(head)]) == str(head)
+
+
+def test_start_shortcuts_on_awkward_text():
+    """Clause splits, CIs and p-values tried at candidate starts only, at their limits: case and Unicode folds
+    ("BUT", "whereaſ" with a long s, which IGNORECASE matches as "whereas", a dotted capital I), whitespace runs
+    (incl. Unicode spaces) before a split word and inside "95 % CI", a split word right after ": ", more digits
+    before "95", "p" after a word character or at the start, the Greek question mark."""
+    from vdmine.nlp.findings_rules import _clause_splits
+
+    texts = [
+        "Pain fell BUT not BMD x", "A rose whereaſ B fell", "A rose,\nAND increased B", "x: y", "a; b",
+        "In contrast to A", "A rose, and B fell", "A rose and B fell", "A rose. B fell", "x:  but y",
+        "A fell,\u2003 while B rose", "x ;\u00a0however, y", "ok:\tyet", "but", " but ", "İ but x, and increased",
+        "95 % CI 1-2", "a 95%\tci: 1 to 2", "195 % CI 1–2, 95%CI (1; 3)", "CIs 1, 2", "95 %\u2009 CI −1.2 to 3",
+        "CI: 1-2 ci 1 to 2 specific 1-2", "İ 95% CI 1-2", "p<0.05 P = .3 Ip<.1", "p < .05", "(p=0.2)", "_p<0.01",
+        "p\u037e<0.01", "P-value < 0.001, p value of 0.04, p for trend = 0.3", "İp < 0.05",
+    ]
+    texts += ["OR 1.2", "xOR 1.2 (OR=2)", "_or 2, or 3", "İ OR 1", "odds: or: 3", "non-smokers, no-treatment",
+              "nonno-x", "p=0.2;P<.01", "Serum 25(OH)D and vitamin D3", "xvitamin D, vitamin Dx, 25OHD"]
+    exposure_guard = findings.FindingsComponent(spacy.blank("en"), "f", "vitamin D").exposure_re
+    guarded = [g for g, _, _ in lexicons().cues.rx] + [*lexicons().baseline, exposure_guard]
+    for text in texts:
+        _starts_shortcuts_agree(text)
+        for g in guarded:
+            assert [m.span() for m in g.finditer(text)] == [m.span() for m in g.rx.finditer(text)], (g.pattern, text)
+    assert len(_clause_splits("x:  but y")) == 2  # ": " then " but " from inside the whitespace run
 
 
 def test_sentences_equal_doc_sents(full_nlp, vdw):

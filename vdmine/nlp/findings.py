@@ -80,7 +80,9 @@ def _label_possible(text: str, p: int) -> bool:
     ":" from q+3 on is the only one that can be reached (a later one has that ":" in between). The regex tries
     every label length (lazy), ~2 µs per sentence start; this check rules out most starts (regex whitespace
     in a str pattern is ``str.isspace``, tested)."""
-    q = _SPACES.match(text, p).end()
+    q = p
+    if q < len(text) and text[q].isspace():  # most starts have no whitespace to skip: no regex call
+        q = _SPACES.match(text, p).end()
     if q >= len(text) or not ("A" <= text[q] <= "Z"):
         return False
     if "  " in text[q + 3 : q + 63]:
@@ -99,11 +101,10 @@ def section_labels(text: str, lex: Lexicons) -> list[tuple[int, str]]:
     line) in the text."""
     after_newline = [m.end() for m in _AFTER_NEWLINE_RE.finditer(text)]
     line_starts = [0, *after_newline]
-    label_starts = sorted({*line_starts, *(m.end() for m in _AFTER_STOP_RE.finditer(text))})
-    found = [
-        *_anchored_matches(_LABEL_RE, text, label_starts, _label_possible),
-        *_anchored_matches(_HEADING_RE, text, line_starts),
-    ]
+    found = _anchored_matches(_HEADING_RE, text, line_starts)
+    if ":" in text or "  " in text:  # a _LABEL_RE match ends in ":" or in two spaces (unlabelled abstracts: neither)
+        label_starts = sorted({*line_starts, *(m.end() for m in _AFTER_STOP_RE.finditer(text))})
+        found = [*_anchored_matches(_LABEL_RE, text, label_starts, _label_possible), *found]
     out = []
     for m in sorted(found, key=lambda m: m.start(1)):
         label = m.group(1).strip().lower()
@@ -121,6 +122,13 @@ def labelled_section(labels: list[tuple[int, str]], sent_start: int) -> str | No
             break
         current = sec
     return current
+
+
+def labelled_section_at(labels: list[tuple[int, str]], starts: list[int], sent_start: int) -> str | None:
+    """:func:`labelled_section` by bisection (``starts``: the label offsets, increasing as section_labels gives
+    them): the section of the last label before ``sent_start + 3``, without a Python loop over the labels."""
+    k = bisect_left(starts, sent_start + 3) if starts else 0
+    return labels[k - 1][1] if k else None
 
 
 def cue_section(classes: set, i: int, n: int) -> str:
@@ -177,7 +185,7 @@ def sentences(doc: Doc) -> list[Sent]:
     return out
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class _Mention:
     """An exposure or condition mention, character offsets in the document text."""
 
@@ -186,6 +194,12 @@ class _Mention:
     name: str
     kind: str = ""  # exposures: form | status | level | co_intervention
     negated: bool = False
+
+    def __init__(self, start: int, end: int, name: str, kind: str = "", negated: bool = False):
+        # fields written straight into __dict__ (as findings_rules.Cue does): a frozen dataclass's own __init__
+        # goes through object.__setattr__ per field, and every paper makes a few of these
+        d = self.__dict__
+        d["start"], d["end"], d["name"], d["kind"], d["negated"] = start, end, name, kind, negated
 
 
 def _overlaps(a_start: int, a_end: int, b_start: int, b_end: int) -> bool:
@@ -278,6 +292,8 @@ class FindingsComponent:
     def _default_exposures(exps: list[_Mention]) -> dict[str, str | None]:
         """The paper's most frequent mention of each kind: what it gives (form), what it measures."""
         out: dict[str, str | None] = {}
+        if not exps:  # most papers: no Counter to build
+            return {"form": None, "status": None, "level": None}
         for kind in ("form", "status", "level"):
             names = Counter(_exposure_label(e, "effect" if kind == "form" else "association") for e in exps if e.kind == kind)
             out[kind] = names.most_common(1)[0][0] if names else None
@@ -287,6 +303,7 @@ class FindingsComponent:
         sents = sentences(doc)
         doc_text = cached_text(doc)  # spaCy rebuilds doc.text on every access: share one copy
         labels = section_labels(doc_text, self.lex)
+        label_starts = [pos for pos, _ in labels]
         found: list[Span] = []
         exps = _exposure_mentions(doc)
         conds = _condition_mentions(doc, exps)
@@ -297,14 +314,13 @@ class FindingsComponent:
             "cond_starts": [c.start for c in conds],
             "main_condition": self.main_condition(conds, sents[0].end_char if sents else 0),
             "defaults": self._default_exposures(exps),
-            "fallback": None,
+            "fallback": _UNSET,  # looked up only when a statement needs it (see _fallback)
+            "doc_text": doc_text,
         }
-        if not exps and self.exposure_re is not None and self.exposure_re.search(doc_text):
-            ctx["fallback"] = self.exposure_name
         n = len(sents)
         for idx in range(1, n):  # sentence 0 is the title
             sent = sents[idx]
-            section = labelled_section(labels, sent.start_char)
+            section = labelled_section_at(labels, label_starts, sent.start_char)
             if section is not None and section not in YIELDING_SECTIONS:
                 continue
             sent_text = doc_text[sent.start_char : sent.end_char]
@@ -458,16 +474,26 @@ class FindingsComponent:
                 return d["form"], None
             if core and any(e.kind == "co_intervention" for e in core):
                 return core[0].name, core[0]
-            return (None, None) if ctx["exps"] else (ctx["fallback"], None)
+            return (None, None) if ctx["exps"] else (self._fallback(ctx), None)
         if core:
             best = min(core, key=lambda e: (order.index(e.kind) if e.kind in order else len(order), e.start))
             return _exposure_label(best, relation, treatment), best
         for kind in order:
             if d.get(kind):
                 return d[kind], None
-        return (exps[0].name, None) if exps else (ctx["fallback"], None)
+        return (exps[0].name, None) if exps else (self._fallback(ctx), None)
+
+    def _fallback(self, ctx) -> str | None:
+        """The configured exposure name if a paper without exposure spans names it: searched in the whole
+        text once per paper, and only when a statement asks for it."""
+        fb = ctx["fallback"]
+        if fb is _UNSET:
+            found = not ctx["exps"] and self.exposure_re is not None and self.exposure_re.search(ctx["doc_text"])
+            fb = ctx["fallback"] = self.exposure_name if found else None
+        return fb
 
 
+_UNSET = object()
 _KIND_ORDER = {"effect": ("form", "status", "level"), "association": ("status", "level", "form")}
 _FLIP = {"association_positive": "association_negative", "association_negative": "association_positive"}
 OCCURRENCE = "occurrence"
@@ -508,7 +534,9 @@ def _strip_label(text: str, lex: Lexicons) -> str:
 
 
 def _mark_mixed(rows: list[dict]) -> None:
-    """One outcome judged both benefit and harm within a sentence -> 'mixed'."""
+    """One outcome judged both benefit and harm within a sentence -> 'mixed' (needs two rows)."""
+    if len(rows) < 2:
+        return
     seen: dict[str | None, set] = {}
     for r in rows:
         seen.setdefault(r["outcome"], set()).add(r["direction"])
