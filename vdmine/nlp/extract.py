@@ -53,18 +53,37 @@ def _one(nlp: Language, record: Record) -> DocRows | Quarantined:
         return _quarantine(record, exc)
 
 
+def process_batch(nlp: Language, texts: list[str], batch_size: int = 64) -> list:
+    """The Docs of ``nlp.pipe(texts)``, computed one component at a time over the whole batch.
+
+    Why: spaCy's ``nlp.pipe`` chains the components as generators, so each document passes
+    through every component before the next one starts. Running each component over the whole
+    batch instead keeps one component's code and tables hot in the CPU caches: measured ~20% less
+    CPU time on the corpus (2026-11-24, docs/performance.md) for the same Docs. Components with a
+    ``pipe`` method (a statistical model's, spaCy's sentencizer) get the batch through it, as in
+    ``nlp.pipe``.
+    """
+    docs = [nlp.make_doc(t) for t in texts]
+    for _name, proc in nlp.pipeline:
+        if hasattr(proc, "pipe"):
+            docs = list(proc.pipe(docs, batch_size=batch_size))
+        else:
+            docs = [proc(doc) for doc in docs]
+    return docs
+
+
 def _serial(nlp: Language, chunk: list[Record], batch_size: int) -> list[DocRows | Quarantined]:
     """One chunk in this process; if spaCy fails inside it, redo it one document at a time."""
     out: list[DocRows | Quarantined] = []
     try:
-        pairs = ((r.text, r) for r in chunk)
-        for doc, record in nlp.pipe(pairs, as_tuples=True, batch_size=batch_size):
-            try:
-                out.append(doc_rows(doc, record))
-            except Exception as exc:
-                out.append(_quarantine(record, exc))
+        docs = process_batch(nlp, [r.text for r in chunk], batch_size)
     except Exception:
-        out = [_one(nlp, r) for r in chunk]
+        return [_one(nlp, r) for r in chunk]
+    for doc, record in zip(docs, chunk):
+        try:
+            out.append(doc_rows(doc, record))
+        except Exception as exc:
+            out.append(_quarantine(record, exc))
     return out
 
 
