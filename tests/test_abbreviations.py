@@ -27,6 +27,11 @@ def _abbrevs(doc):
     return sorted(tuple(sorted(a.items())) for a in doc._.abbreviations)
 
 
+def _long_forms(doc):
+    """Every ``span._.long_form`` value set on the doc (spaCy keeps them in user_data)."""
+    return {k: v for k, v in doc.user_data.items() if isinstance(k, tuple) and k[:2] == ("._.", "long_form")}
+
+
 def test_same_abbreviations_as_scispacy_on_corpus_abstracts(nlp, corpus):
     import scispacy.abbreviation
 
@@ -39,14 +44,28 @@ def test_same_abbreviations_as_scispacy_on_corpus_abstracts(nlp, corpus):
         warnings.simplefilter("ignore")
         reference = scispacy.abbreviation.AbbreviationDetector(nlp, make_serializable=True)
         fast = FastAbbreviationDetector(nlp)
+        assert fast._direct_long_forms  # long forms are written to user_data directly
         n = 0
         for text in texts:
             a, b = nlp(text), nlp(text)
             reference(a)
             fast(b)
             assert _abbrevs(b) == _abbrevs(a), text[:80]
+            assert _long_forms(b) == _long_forms(a), text[:80]
             n += len(b._.abbreviations)
     assert n > 1000  # the corpus defines plenty: the comparison is not vacuous
+
+
+def test_long_forms_written_directly_equal_the_span_api(nlp):
+    """The direct user_data write gives what ``span._.long_form = x`` gives (also in order)."""
+    text = ("Knee osteoarthritis (KOA) and rheumatoid arthritis (RA): KOA, RA and serum "
+            "25-hydroxyvitamin D (25OHD) were studied; KOA (n = 12) improved.")
+    direct, span_api = FastAbbreviationDetector(nlp), FastAbbreviationDetector(nlp)
+    span_api._direct_long_forms = False
+    a, b = direct(nlp(text)), span_api(nlp(text))
+    assert list(a.user_data.items()) == list(b.user_data.items())
+    assert len(_long_forms(a)) == 3  # KOA thrice: "):" is one token (no RA), 25OHD starts with a digit
+    assert a[0:2]._.long_form is None and [a[i:i + 1]._.long_form for i in (3, 11, 24)] == ["Knee osteoarthritis"] * 3
 
 
 def test_knee_oa_and_its_later_uses(nlp):

@@ -39,14 +39,27 @@ Range = tuple[int, int]  # a token range [start, end), as a Span's start/end
 class _Tokens:
     """A Doc's tokens as arrays plus its text: token i is ``text[idx[i]:idx[i] + length[i]]``
     and is followed by a space when ``spacy[i]``; a span's text is the text between its first
-    token's start and its last token's end (what ``Span.text`` returns)."""
+    token's start and its last token's end (what ``Span.text`` returns).
+
+    Only ``orth`` is read up front, which is all a document without a "(" ... ")" candidate
+    needs; ``idx``, ``length``, ``spacy`` and ``text`` are read on first use."""
 
     def __init__(self, doc: Doc, open_id: int, close_id: int) -> None:
-        arr = doc.to_array([ORTH, IDX, LENGTH, SPACY])
-        self.orth = arr[:, 0]
-        self.idx, self.length, self.spacy = arr[:, 1].tolist(), arr[:, 2].tolist(), arr[:, 3].tolist()
-        self.text = doc_text(doc)
+        self.doc = doc
+        self.orth = doc.to_array(ORTH)
         self.open_id, self.close_id = open_id, close_id
+
+    def __getattr__(self, name: str):
+        if name not in ("idx", "length", "spacy", "text"):
+            raise AttributeError(name)
+        arr = self.doc.to_array([IDX, LENGTH, SPACY])
+        self.idx, self.length, self.spacy = arr[:, 0].tolist(), arr[:, 1].tolist(), arr[:, 2].tolist()
+        self.text = doc_text(self.doc)
+        return getattr(self, name)
+
+    def chars(self, start: int, end: int) -> tuple[int, int]:
+        """A span's start and end character offsets (``Span.start_char``, ``Span.end_char``)."""
+        return self.idx[start], self.idx[end - 1] + self.length[end - 1]
 
     def span_text(self, start: int, end: int) -> str:
         return self.text[self.idx[start]:self.idx[end - 1] + self.length[end - 1]]
@@ -148,6 +161,17 @@ class FastAbbreviationDetector(AbbreviationDetector):
         super().__init__(nlp, name, make_serializable=True)
         self.open_id = nlp.vocab.strings.add("(")
         self.close_id = nlp.vocab.strings.add(")")
+        self._direct_long_forms = self._long_form_is_plain_user_data(nlp)
+
+    @staticmethod
+    def _long_form_is_plain_user_data(nlp: Language) -> bool:
+        """Whether ``span._.long_form = x`` just sets ``doc.user_data[("._.", "long_form",
+        span.start_char, span.end_char)] = x`` (a plain attribute, no setter), as this probe
+        checks. Then the entry is written directly, which skips a Span and an Underscore per use;
+        otherwise the Span API is used."""
+        probe = Doc(nlp.vocab, words=["(", "(", "((", ")"])  # "( ( (( ) ", no new lexemes
+        probe[2:3]._.long_form = "probe"
+        return list(probe.user_data.items()) == [(("._.", "long_form", 4, 6), "probe")]
 
     def _candidates(self, orth: numpy.ndarray) -> list[tuple[int, int, int]]:
         """(0, start, end) of each "(" ... ")" token span with 1..MAX_INSIDE tokens inside,
@@ -166,10 +190,15 @@ class FastAbbreviationDetector(AbbreviationDetector):
             return doc
         toks = _Tokens(doc, self.open_id, self.close_id)
         out = []
+        direct, user_data = self._direct_long_forms, doc.user_data
         for (long_start, long_end), shorts in self._occurrences(toks.filter_matches(self._candidates(toks.orth)), toks):
             long_text = toks.span_text(long_start, long_end)
             for start, end in shorts:
-                doc[start:end]._.long_form = long_text  # what scispaCy leaves there when serializable
+                # what scispaCy leaves there when serializable: span._.long_form = long_text
+                if direct:
+                    user_data[("._.", "long_form", *toks.chars(start, end))] = long_text
+                else:
+                    doc[start:end]._.long_form = long_text
                 out.append({"short_text": toks.span_text(start, end), "short_start": start, "short_end": end,
                             "long_text": long_text, "long_start": long_start, "long_end": long_end})
         doc._.abbreviations = out

@@ -17,13 +17,16 @@ from __future__ import annotations
 import re
 import re._constants as _c  # private, like prefilter.py: stable on 3.11/3.12 (re-check on a new Python)
 import re._parser as _parser
+import unicodedata
 import warnings
 from importlib import resources
 from itertools import chain
 from operator import itemgetter
 
 from scispacy.custom_tokenizer import combined_rule_tokenizer
-from spacy.attrs import IS_ASCII, LIKE_NUM, LIKE_URL, ORTH, SPACY
+from spacy.attrs import (IS_ALPHA, IS_ASCII, IS_BRACKET, IS_CURRENCY, IS_DIGIT, IS_LEFT_PUNCT, IS_LOWER, IS_PUNCT,
+                         IS_QUOTE, IS_RIGHT_PUNCT, IS_SPACE, IS_TITLE, IS_UPPER, LIKE_EMAIL, LIKE_NUM, LIKE_URL,
+                         LOWER, ORTH, PREFIX, SPACY, SUFFIX)
 from spacy.lang import lex_attrs as _lex_attrs
 from spacy.lang.en import lex_attrs as _en_lex_attrs
 from spacy.language import Language
@@ -261,8 +264,9 @@ class InfixFinditer:
     """``re.compile(pattern).finditer`` with an exact pre-check: a match consumes at least one
     character (no alternative can match empty), and its first character is one that some
     alternative can start with (read off the parse tree, as in :class:`AnchoredSearch`); an ASCII
-    string without any of the ASCII ones has no match. spaCy calls this for every chunk left
-    after affix splitting; on corpus chunks ~0.6 us per call instead of ~2.2 us.
+    string without any of the ASCII ones has no match, and in one with them no match starts before
+    the first, so the scan starts there. spaCy calls this for every chunk left after affix
+    splitting; on corpus chunks ~0.6 us per call instead of ~2.2 us.
     """
 
     def __init__(self, pattern: str, flags: int = re.UNICODE) -> None:
@@ -289,8 +293,13 @@ class InfixFinditer:
         return re.compile("[" + "".join(re.escape(c) for c in sorted(chars)) + "]") if chars else re.compile("(?!)")
 
     def _finditer(self, string: str, pos: int = 0, endpos: int | None = None):
-        if not pos and endpos is None and string.isascii() and not self.ascii_starts.search(string):
-            return iter(())
+        if not pos and endpos is None and string.isascii():
+            first = self.ascii_starts.search(string)
+            if first is None:
+                return iter(())
+            # no match starts before the first possible start character: scan from there
+            # (look-behinds still see the characters before it, as with finditer(s, pos))
+            return self.full.finditer(string, first.start())
         return self.full.finditer(string, pos, *(() if endpos is None else (endpos,)))
 
     def __reduce__(self):
@@ -317,14 +326,10 @@ _FLAGS: dict[tuple[bool, ...], tuple[bool, ...]] = {}  # trailing-space flag tup
 # --- faster exact lexeme attribute getters ----------------------------------------------------
 # A new word's Lexeme gets ~23 attributes from Python getters (spaCy's ``lex_attr_getters``):
 # ~0.1 ms of an abstract's ~0.3 ms of new-chunk tokenizing (13 new words per abstract on the
-# corpus). These three were the slowest but one (word_shape; nothing tried beat it). They give
-# the same value for every string; ``tests/test_tokenizer.py`` compares them with spaCy's on
-# every corpus token.
-
-
-def is_ascii(text: str) -> bool:
-    """spaCy's ``is_ascii`` (every code point < 128)."""
-    return text.isascii()
+# corpus). 19 of them are swapped for faster functions that give the same value (and type) for
+# every string (word_shape is left: nothing tried beat it; NORM, IS_STOP and LANG are partials
+# of the language's data); ``tests/test_tokenizer.py`` compares them with spaCy's on every
+# corpus token.
 
 
 def like_url(text: str) -> bool:
@@ -359,10 +364,77 @@ def like_num_en(text: str) -> bool:
     return False
 
 
+# spaCy tests these four by membership in a tuple built on every call; a frozenset of the same
+# strings gives the same answer for every str (both compare with ==).
+_BRACKETS = frozenset(("(", ")", "[", "]", "{", "}", "<", ">"))
+_QUOTES = frozenset(('"', "'", "`", "«", "»", "‘", "’", "‚", "‛", "“", "”", "„", "‟", "‹", "›", "❮", "❯", "''", "``"))
+_LEFT_PUNCT = frozenset(("(", "[", "{", "<", '"', "'", "«", "‘", "‚", "‛", "“", "„", "‟", "‹", "❮", "``"))
+_RIGHT_PUNCT = frozenset((")", "]", "}", ">", '"', "'", "»", "’", "”", "›", "❯", "''"))
+
+
+def is_bracket(text: str) -> bool:
+    return text in _BRACKETS
+
+
+def is_quote(text: str) -> bool:
+    return text in _QUOTES
+
+
+def is_left_punct(text: str) -> bool:
+    return text in _LEFT_PUNCT
+
+
+def is_right_punct(text: str) -> bool:
+    return text in _RIGHT_PUNCT
+
+
+# The ASCII characters whose Unicode category is P* (punctuation) and Sc (currency symbol).
+_ASCII_PUNCT = "".join(c for c in map(chr, range(128)) if unicodedata.category(c).startswith("P"))
+_ASCII_CURRENCY = "".join(c for c in map(chr, range(128)) if unicodedata.category(c) == "Sc")
+
+
+def is_punct(text: str) -> bool:
+    """spaCy's ``is_punct`` (every character in a P* category; True for ""): for ASCII text,
+    stripping the ASCII punctuation characters must leave nothing."""
+    if text.isascii():
+        return not text.strip(_ASCII_PUNCT)
+    return _lex_attrs.is_punct(text)
+
+
+def is_currency(text: str) -> bool:
+    """spaCy's ``is_currency`` (every character in category Sc; True for ""), as is_punct."""
+    if text.isascii():
+        return not text.strip(_ASCII_CURRENCY)
+    return _lex_attrs.is_currency(text)
+
+
+def like_email(text: str) -> bool:
+    """spaCy's ``like_email``, whose regex needs a literal "@": without one, False at once."""
+    return "@" in text and _lex_attrs.like_email(text)
+
+
 _FASTER_GETTERS = {  # attribute: (spaCy's getter, the same function, faster)
-    IS_ASCII: (_lex_attrs.is_ascii, is_ascii),
+    # spaCy's one-line wrappers around a str method or an index: the method (or an itemgetter)
+    # itself, without the extra Python frame; the getters are only ever called with a str.
+    LOWER: (_lex_attrs.lower, str.lower),
+    PREFIX: (_lex_attrs.prefix, itemgetter(0)),
+    SUFFIX: (_lex_attrs.suffix, itemgetter(slice(-3, None))),
+    IS_ALPHA: (_lex_attrs.is_alpha, str.isalpha),
+    IS_DIGIT: (_lex_attrs.is_digit, str.isdigit),
+    IS_LOWER: (_lex_attrs.is_lower, str.islower),
+    IS_SPACE: (_lex_attrs.is_space, str.isspace),
+    IS_TITLE: (_lex_attrs.is_title, str.istitle),
+    IS_UPPER: (_lex_attrs.is_upper, str.isupper),
+    IS_ASCII: (_lex_attrs.is_ascii, str.isascii),  # spaCy's: every code point < 128
     LIKE_URL: (_lex_attrs.like_url, like_url),
     LIKE_NUM: (_en_lex_attrs.like_num, like_num_en),
+    IS_BRACKET: (_lex_attrs.is_bracket, is_bracket),
+    IS_QUOTE: (_lex_attrs.is_quote, is_quote),
+    IS_LEFT_PUNCT: (_lex_attrs.is_left_punct, is_left_punct),
+    IS_RIGHT_PUNCT: (_lex_attrs.is_right_punct, is_right_punct),
+    IS_PUNCT: (_lex_attrs.is_punct, is_punct),
+    IS_CURRENCY: (_lex_attrs.is_currency, is_currency),
+    LIKE_EMAIL: (_lex_attrs.like_email, like_email),
 }
 
 
@@ -458,11 +530,17 @@ class ChunkCachedTokenizer:
             pieces = _PIECES.findall(text)
             entries = list(map(self._cache.get, pieces))
             if None in entries:
-                self._admit([p for p, e in zip(pieces, entries) if e is None])
-                entries = list(map(self._cache.get, pieces))
-                if None in entries:  # a new generation started mid-document
-                    self._admit(pieces)
+                missing = [i for i, e in enumerate(entries) if e is None]
+                cache = self._cache
+                self._admit([pieces[i] for i in missing])
+                if self._cache is cache:  # same generation: only the missing entries are new
+                    for i in missing:
+                        entries[i] = cache[pieces[i]]
+                else:
                     entries = list(map(self._cache.get, pieces))
+                    if None in entries:  # a new generation started mid-document
+                        self._admit(pieces)
+                        entries = list(map(self._cache.get, pieces))
             words = list(chain.from_iterable(map(_first, entries)))
             spaces = list(chain.from_iterable(map(_second, entries)))
             doc = Doc(self.vocab, words=words, spaces=spaces)
