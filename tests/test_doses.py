@@ -174,3 +174,36 @@ def test_one_character_start_scan_is_exact(shared):
     texts += ["1.5 mg", ".5 mg", "a1 2", "_1 .2", "x.3,4 (5)", "٣ mg ½", "", "1", "ab"]
     for text in texts:
         assert pf.positions(st, text, pf.fold(text)) == reference(text), text[:80]
+
+
+def test_word_before_search_starts_late_but_finds_the_same_match(shared):
+    """``word_before_match`` starts the search where a match can begin at the earliest; the match
+    (span and groups) equals the plain search over every window before a number in real text and
+    over random strings of the characters the tail rule is about (spaces, newlines, "(,:", "-")."""
+    import random
+    import re
+    from itertools import islice
+
+    from vdmine.nlp import doses
+    from vdmine.pubmed.sources import iter_jsonl
+    from vdmine.records import Record
+
+    windows = []
+    for name in ("vitd_pain.jsonl", "evidence_inference_vitd_ico.jsonl", "vitd_other.jsonl"):
+        for r in islice(iter_jsonl(shared / "corpus" / name), 600):
+            if isinstance(r, Record):
+                windows += [r.text[max(0, m.start() - 50): m.start()] for m in re.finditer(r"\d", r.text)]
+    rnd = random.Random(7)
+    alphabet = "ab Zat_-(,:\n\t\u00a0.;1éß"
+    windows += ["".join(rnd.choice(alphabet) for _ in range(rnd.randint(0, 30))) for _ in range(50_000)]
+    windows += ["", "\n", "at", "ramipril at ", "vitamin D3 (", "a b c d e f\n", "x\n\n"]
+
+    def key(m):
+        return None if m is None else (m.span(), m.groupdict())
+
+    hits = 0
+    for w in windows:
+        plain = doses._WORD_BEFORE.search(w)
+        assert key(doses.word_before_match(w)) == key(plain), repr(w)
+        hits += plain is not None
+    assert len(windows) > 60_000 and hits > 5_000

@@ -40,6 +40,30 @@ if not Doc.has_extension("vdmine_doses"):
 
 
 _LIST_SEP = re.compile(r"[,;]")
+# module-level patterns compiled once (``re.search(str, ...)`` looks each up in re's cache per call)
+_ANY_DIGIT = re.compile(r"\d")
+_LOADING = re.compile(r"\bloading\b", re.I)
+_ALNUM_WORDS = re.compile(r"[a-z0-9]+")
+_DIGITS = re.compile(r"\d+")
+_AFTER_LEAD = re.compile(r"\s?(?:of\s|\(\s?)?")
+_AFTER_TOKENS = re.compile(r"[^\s,;()\[\]]+|[,;()\[\]]")
+_LETTER = re.compile(r"[A-Za-zα-ω]")
+_WORD_BEFORE = re.compile(r"(?:(?P<w0>[A-Za-z][\w\-]*)\s)?(?P<w>[A-Za-z][\w\-]*)\s?(?:\(|,|\bat\b|:)?\s?$")
+# The longest end of a string that a _WORD_BEFORE match can cover, read backwards: characters of
+# [\w\-(,:] with at most three whitespace characters (the pattern has three \s, and no other
+# character can be part of a match).
+_WORD_BEFORE_TAIL = re.compile(r"[\w\-(,:]*(?:\s[\w\-(,:]*){0,3}")
+
+
+def word_before_match(pre: str) -> re.Match | None:
+    """``_WORD_BEFORE.search(pre)``, started where a match can begin at the earliest.
+
+    A match runs to the end of ``pre`` (or to just before a final newline), so it lies inside the
+    longest tail of ``pre`` (without that newline) made of the characters a match can hold; the
+    search starts there instead of trying every position of the window (each try scans to the end).
+    No match can start earlier, so the leftmost match, and its groups, are the same."""
+    t = pre[:-1] if pre.endswith("\n") else pre
+    return _WORD_BEFORE.search(pre, len(t) - _WORD_BEFORE_TAIL.match(t[::-1]).end())
 
 
 def _dose_iu(x: "_Dose", entry: dict | None, iu_per_ug: float | None) -> float | None:
@@ -181,6 +205,9 @@ class _Data:
         self.dose_starts = pf.starts(self.dose)
         self.duration_req = pf.checker(self.duration)
         self.route_req = [pf.checker(rx) for rx, _, _ in self.routes]
+        # the routes of each kind in file order, split once instead of per dose
+        self.route_adjacent = [(rx, route) for rx, route, where in self.routes if where == "adjacent"]
+        self.route_window = [(rx, route, req) for (rx, route, where), req in zip(self.routes, self.route_req) if where == "window"]
 
     def unit_of(self, raw: str) -> tuple[str, float | None]:
         hit = self._unit_memo.get(raw)  # a pure function of the string; few distinct spellings
@@ -258,10 +285,10 @@ def _find_frequency(text: str, first: bool, anchored: bool, fast: bool):
         folded = pf.fold(text)
         ws = len(text) - len(text.lstrip())
     for f in d.freqs:
+        if fast and f.req is not None and not f.req(folded):
+            continue  # a literal every match of this row needs is missing
         matches = f.regex.finditer(text)
         if fast:
-            if f.req is not None and not f.req(folded):
-                continue  # a literal every match of this row needs is missing
             if anchored:
                 # only the leftmost match counts, and only if it starts in the leading
                 # whitespace: try those positions in order
@@ -301,10 +328,14 @@ def find_duration(text: str, last: bool = False) -> float | None:
     d = data()
     if d.fast and d.duration_req is not None and not d.duration_req(pf.fold(text)):
         return None
-    matches = list(d.duration.finditer(text))
-    if not matches:
+    if last:
+        m = None
+        for m in d.duration.finditer(text):
+            pass
+    else:
+        m = d.duration.search(text)  # the first of finditer's matches
+    if m is None:
         return None
-    m = matches[-1] if last else matches[0]
     n = words_to_int(m.group("n") or m.group("n2"))
     unit = (m.group("u") or m.group("u2")).lower()
     if n is None:
@@ -315,27 +346,23 @@ def find_duration(text: str, last: bool = False) -> float | None:
 
 def find_route(pre: str, after: str) -> str | None:
     d = data()
-    for rx, route, where in d.routes:  # adjacent abbreviations: '60 mg sc', '2 g IV'
-        if where == "adjacent":
-            m = rx.match(after.lstrip())
-            if m:
+    if d.route_adjacent:  # adjacent abbreviations: '60 mg sc', '2 g IV'
+        stripped = after.lstrip()
+        for rx, route in d.route_adjacent:
+            if rx.match(stripped):
                 return route
     fast = d.fast
     f_after = pf.fold(after) if fast else ""
     f_pre = pf.fold(pre) if fast else ""
     best_after = None
-    for (rx, route, where), req in zip(d.routes, d.route_req):
-        if where != "window":
-            continue
+    for rx, route, req in d.route_window:
         if fast and req is not None and not req(f_after):
             continue
         m = rx.search(after)
         if m and (best_after is None or m.start() < best_after[0]):
             best_after = (m.start(), route)
     best_pre = None
-    for (rx, route, where), req in zip(d.routes, d.route_req):
-        if where != "window":
-            continue
+    for rx, route, req in d.route_window:
         if fast and req is not None and not req(f_pre):
             continue
         for m in rx.finditer(pre):
@@ -424,7 +451,7 @@ class DoseTagger:
 
     def __call__(self, doc: Doc) -> Doc:
         text = doc_text(doc)
-        if not re.search(r"\d", text):
+        if not _ANY_DIGIT.search(text):
             doc._.vdmine_doses = []
             doc.spans[SPAN_KEY] = []
             return doc
@@ -508,9 +535,9 @@ class DoseTagger:
             if single:
                 regimen = "loading" if (followed or x.loading_cue and "loading" in pre.lower()) else "bolus"
             elif label:
-                regimen = "loading" if followed or re.search(r"\bloading\b", pre[-30:], re.I) else "maintenance"
+                regimen = "loading" if followed or _LOADING.search(pre[-30:]) else "maintenance"
             else:
-                regimen = "loading" if re.search(r"\bloading\b", pre[-30:], re.I) else None
+                regimen = "loading" if _LOADING.search(pre[-30:]) else None
             out.append({
                 "start_char": x.start,
                 "end_char": x.end,
@@ -539,7 +566,7 @@ class DoseTagger:
         if not f:
             return None
         between = pre[f[3]:].lower()
-        words = re.findall(r"[a-z0-9]+", between)
+        words = _ALNUM_WORDS.findall(between)
         if all(w in self.d.cues["filler_before_dose"] for w in words):
             return f
         return None
@@ -602,7 +629,7 @@ class DoseTagger:
         if len(g) > 40:
             return False
         for w in self.d.word.findall(g.lower()):
-            if w in allowed or (allow_numbers and re.fullmatch(r"\d+", w)):
+            if w in allowed or (allow_numbers and _DIGITS.fullmatch(w)):
                 continue
             return False
         return True
@@ -612,13 +639,13 @@ class DoseTagger:
 
     def _word_after(self, after: str) -> str | None:
         """Up to three words after the dose that are not stop/context words: '200 mg HMWHA', 'of vitamin K2'."""
-        m = re.match(r"\s?(?:of\s|\(\s?)?", after)
+        m = _AFTER_LEAD.match(after)
         words = []
-        for w in re.finditer(r"[^\s,;()\[\]]+|[,;()\[\]]", after[m.end():]):
+        for w in _AFTER_TOKENS.finditer(after, m.end()):
             tok = w.group().rstrip(".:")
-            if tok in {",", ";", "(", ")", "[", "]"} or not re.match(r"[A-Za-zα-ω]", tok):
+            if tok in {",", ";", "(", ")", "[", "]"} or not _LETTER.match(tok):
                 break
-            if tok.lower() in self.d.cues["not_compound"] or not re.search(r"[A-Za-zα-ω]", tok) or len(words) == 3:
+            if tok.lower() in self.d.cues["not_compound"] or not _LETTER.search(tok) or len(words) == 3:
                 break
             words.append(tok)
             if w.group().endswith((".", ":")):
@@ -629,7 +656,7 @@ class DoseTagger:
 
     def _word_before(self, pre: str) -> str | None:
         """The word right before the dose: 'denosumab 60 mg', 'ramipril at 10 mg/d', 'magnesium sulphate 30 mg'."""
-        m = re.search(r"(?:(?P<w0>[A-Za-z][\w\-]*)\s)?(?P<w>[A-Za-z][\w\-]*)\s?(?:\(|,|\bat\b|:)?\s?$", pre)
+        m = word_before_match(pre)
         if not m:
             return None
         last = m.group("w")

@@ -188,7 +188,13 @@ class Starts:
         self.lits, self.digit, self.after_nonword = lits, digit, after_nonword
         # on the folded text: each non-word character followed by a possible start, one character
         # per match (a lookahead), so starts inside another literal are not skipped
-        alts = [re.escape(x) for x in sorted(lits, key=len, reverse=True)] + ([r"\d"] if digit else [])
+        # (grouped by first character: at most positions re then tests one character, not every
+        # literal; the order of a lookahead's alternatives cannot change which positions match)
+        by_first: dict[str, list[str]] = {}
+        for x in sorted(lits, key=len, reverse=True):
+            by_first.setdefault(x[0], []).append(re.escape(x[1:]))
+        alts = [re.escape(f) + ("(?:" + "|".join(rest) + ")" if any(rest) else "")
+                for f, rest in sorted(by_first.items())] + ([r"\d"] if digit else [])
         self.scan = re.compile(r"\W(?=" + "|".join(alts) + ")") if after_nonword else None
         self.one_char = after_nonword and digit and all(len(x) == 1 for x in lits)
         if self.one_char:
