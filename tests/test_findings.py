@@ -441,13 +441,26 @@ def _plain_p_values(text):
 
 def _starts_shortcuts_agree(text) -> None:
     """The regexes tried at candidate starts only (_clause_splits, _ci_matches, _p_values) find what plain finditer
-    finds."""
-    from vdmine.nlp.findings_rules import _CI_RE, _CLAUSE_SPLIT, _ci_matches, _clause_splits, _p_values
+    finds; bracket depths (_depth_at, with its no-bracket shortcut) are those of a walk over every character."""
+    from vdmine.nlp.findings_rules import _CI_RE, _CLAUSE_SPLIT, _ci_matches, _clause_splits, _depth_at, _p_values
 
     spans = lambda ms: [(m.span(), m.groups()) for m in ms]  # noqa: E731
     assert spans(_clause_splits(text)) == spans(_CLAUSE_SPLIT.finditer(text)), text
     assert spans(_ci_matches(text)) == spans(_CI_RE.rx.finditer(text)), text
     assert [(s.start, s.text) for s in _p_values.__wrapped__(text)] == _plain_p_values(text), text
+    assert _depth_at(text, list(range(len(text)))) == _plain_depths(text), text
+
+
+def _plain_depths(text):
+    """Bracket depth after each character, walking every one ('(' and '[' open, ')' and ']' close, never below 0)."""
+    out, d = [], 0
+    for ch in text:
+        if ch in "([":
+            d += 1
+        elif ch in ")]" and d:
+            d -= 1
+        out.append(d)
+    return out
 
 
 def _plain_find(phrases, text):
@@ -595,7 +608,8 @@ def test_start_shortcuts_on_awkward_text():
     """Clause splits, CIs and p-values tried at candidate starts only, at their limits: case and Unicode folds
     ("BUT", "whereaſ" with a long s, which IGNORECASE matches as "whereas", a dotted capital I), whitespace runs
     (incl. Unicode spaces) before a split word and inside "95 % CI", a split word right after ": ", more digits
-    before "95", "p" after a word character or at the start, the Greek question mark."""
+    before "95", "p" after a word character or at the start and before each kind of continuation, the Greek
+    question mark."""
     from vdmine.nlp.findings_rules import _clause_splits
 
     texts = [
@@ -605,6 +619,9 @@ def test_start_shortcuts_on_awkward_text():
         "95 % CI 1-2", "a 95%\tci: 1 to 2", "195 % CI 1–2, 95%CI (1; 3)", "CIs 1, 2", "95 %\u2009 CI −1.2 to 3",
         "CI: 1-2 ci 1 to 2 specific 1-2", "İ 95% CI 1-2", "p<0.05 P = .3 Ip<.1", "p < .05", "(p=0.2)", "_p<0.01",
         "p\u037e<0.01", "P-value < 0.001, p value of 0.04, p for trend = 0.3", "İp < 0.05",
+        # what may follow the "p" of a p-value: no space, Unicode space, entities, words, capitals, the text end
+        "pless than 0.01, Pof 0.2", "pValues=0.3 pvalue<.01", "P\u00a0< 0.05", "pFOR trend=0.3", "p&lt;0.05 p&gt;0.1",
+        "p≤0.05;p≥0.06", "P<0.05 p", "pain p", "placebo p<.01 (pOR=0.2)", "p\u2009=\u20090.04", "P\u212a=0.2",
     ]
     texts += ["OR 1.2", "xOR 1.2 (OR=2)", "_or 2, or 3", "İ OR 1", "odds: or: 3", "non-smokers, no-treatment",
               "nonno-x", "p=0.2;P<.01", "Serum 25(OH)D and vitamin D3", "xvitamin D, vitamin Dx, 25OHD"]
@@ -629,3 +646,32 @@ def test_sentences_equal_doc_sents(full_nlp, vdw):
         got = [tuple(s) for s in sentences(doc)]
         want = [(s.start, s.end, s.start_char, s.end_char) for s in doc.sents] or [(0, 0, 0, 0)]
         assert got == want, text[:80]
+
+
+def test_span_attribute_reader_is_exact(full_nlp, vdw):
+    """findings._span_attribute reads plain span extensions straight from doc.user_data: the same values as
+    ``span._.<name>`` for every exposure and condition span of real abstracts, set or left at the default; an
+    extension with a getter, or an unregistered one, is still answered."""
+    from spacy.tokens import Span
+
+    from vdmine.nlp.findings import _span_attribute
+
+    names = ("canonical", "condition_negated", "condition_source", "vdmine_exposure", "findings")
+    seen = dict.fromkeys(names, 0)
+    for r in list(vdw.values())[:150]:
+        doc = full_nlp(r["title"] + "\n" + r["abstract"])
+        readers = {n: _span_attribute(n, doc) for n in names}
+        for key in ("conditions", "vdmine_exposures", "findings"):  # findings: written the same way
+            for s in doc.spans.get(key, []):
+                for n in names:
+                    if Span.has_extension(n):
+                        want = getattr(s._, n)
+                        assert readers[n](s, s.start_char, s.end_char) == want, (n, s.text)
+                        seen[n] += want not in (None, False)
+    assert seen["condition_source"] > 50 and seen["condition_negated"] > 0 and seen["vdmine_exposure"] > 50, seen
+    assert seen["findings"] > 50, seen
+    if not Span.has_extension("_vdmine_test_getter"):
+        Span.set_extension("_vdmine_test_getter", getter=lambda s: s.text.upper())
+    doc = full_nlp("Vitamin D and knee pain.")
+    assert _span_attribute("_vdmine_test_getter", doc)(doc[0:2], 0, 9) == "VITAMIN D"
+    assert _span_attribute("_vdmine_not_registered", doc)(doc[0:2], 0, 9) is None

@@ -206,17 +206,53 @@ def _overlaps(a_start: int, a_end: int, b_start: int, b_end: int) -> bool:
     return a_start < b_end and b_start < a_end
 
 
+_UNDERSCORE_KEY = "._."  # spaCy's key prefix for span extension values in doc.user_data (Underscore._get_key)
+
+
+def _span_attribute(name: str, doc: Doc):
+    """A reader ``(span, start_char, end_char) -> span._.<name>`` for spans of ``doc``, None for an unregistered
+    extension. A plain extension (see _plain_extension) is read straight from ``doc.user_data`` under the key
+    spaCy's Underscore uses, ``("._.", name, start_char, end_char)``: the same value without building an
+    Underscore per span and going through its ``__getattr__`` (~1 µs per span and attribute;
+    ``tests/test_findings.py::test_span_attribute_reader_is_exact`` compares with ``span._``). Anything else
+    goes through ``span._``."""
+    if not Span.has_extension(name):
+        return _no_attribute
+    if not _plain_extension(name):
+        return lambda s, st, en: getattr(s._, name)
+    default = Span.get_extension(name)[0]
+    user_data = doc.user_data
+
+    def read(s: Span, st: int, en: int):
+        return user_data.get((_UNDERSCORE_KEY, name, st, en), default)
+
+    return read
+
+
+def _plain_extension(name: str) -> bool:
+    """A registered span extension whose value spaCy's Underscore keeps in ``doc.user_data`` (no getter, setter
+    or method) and whose default it hands out as is (not a mutable one it copies and stores)."""
+    if not Span.has_extension(name):
+        return False
+    default, method, getter, setter = Span.get_extension(name)
+    return getter is None and setter is None and method is None and not isinstance(default, (dict, list, set))
+
+
+def _no_attribute(s, st, en):
+    return None
+
+
 def _exposure_mentions(doc: Doc) -> list[_Mention]:
     """Exposure spans of the exposures component (``doc.spans["vdmine_exposures"]``), sorted."""
     for key in EXPOSURE_SPAN_KEYS:
         if key in doc.spans:
             out = []
-            has_info, has_canonical = Span.has_extension("vdmine_exposure"), Span.has_extension("canonical")
+            info_of, canonical_of = _span_attribute("vdmine_exposure", doc), _span_attribute("canonical", doc)
             for s in doc.spans[key]:
-                ext = s._ if has_info or has_canonical else None  # one Underscore per span, not per attribute
-                info = (ext.vdmine_exposure if has_info else None) or {}
-                name = (ext.canonical if has_canonical else None) or s.label_ or s.text
-                out.append(_Mention(s.start_char, s.end_char, name, info.get("kind") or "form"))
+                st, en = s.start_char, s.end_char
+                info = info_of(s, st, en) or {}
+                name = canonical_of(s, st, en) or s.label_ or s.text
+                out.append(_Mention(st, en, name, info.get("kind") or "form"))
             return sorted(out, key=lambda m: m.start)
     return []
 
@@ -228,14 +264,13 @@ def _condition_mentions(doc: Doc, exposures: list[_Mention]) -> list[_Mention]:
     if "conditions" not in doc.spans:
         return out
     core = [(e.start, e.end) for e in exposures if e.kind != "co_intervention"]
-    has_neg, has_canonical = Span.has_extension("condition_negated"), Span.has_extension("canonical")
+    negated_of, canonical_of = _span_attribute("condition_negated", doc), _span_attribute("canonical", doc)
     for s in doc.spans["conditions"]:
         st, en = s.start_char, s.end_char
         if any(st < e and b < en for b, e in core):
             continue
-        ext = s._ if has_neg or has_canonical else None  # one Underscore per span, not per attribute
-        name = (ext.canonical if has_canonical else None) or s.label_ or s.text
-        out.append(_Mention(st, en, name, negated=bool(ext.condition_negated if has_neg else None)))
+        name = canonical_of(s, st, en) or s.label_ or s.text
+        out.append(_Mention(st, en, name, negated=bool(negated_of(s, st, en))))
     return sorted(out, key=lambda m: m.start)
 
 
@@ -318,6 +353,7 @@ class FindingsComponent:
             "doc_text": doc_text,
         }
         n = len(sents)
+        user_data, direct = doc.user_data, _plain_extension("findings")
         for idx in range(1, n):  # sentence 0 is the title
             sent = sents[idx]
             section = labelled_section_at(labels, label_starts, sent.start_char)
@@ -330,7 +366,7 @@ class FindingsComponent:
             if not self.lex.may_state_result(toks):  # cheap prefilter before any matching
                 continue
             cues = self.lex.cues.find(sent_text, toks)
-            classes = set().union(*(c.classes for c in cues)) if cues else set()
+            classes = set().union(*[c.classes for c in cues]) if cues else set()
             if not classes & _STATEMENT_CLASSES:
                 continue
             if section is None:
@@ -342,8 +378,13 @@ class FindingsComponent:
             sent_rows = self._judge_sentence(sent, sent_text, idx, section, toks, cues, classes, ctx)
             if sent_rows:
                 span = Span(doc, sent.start, sent.end, label="finding")
-                span._.findings = sent_rows  # one row per outcome named in the sentence
                 found.append(span)
+                # span._.findings = sent_rows (one row per outcome named in the sentence), written where spaCy's
+                # Underscore writes it (see _span_attribute) without making one
+                if direct:
+                    user_data[(_UNDERSCORE_KEY, "findings", sent.start_char, sent.end_char)] = sent_rows
+                else:
+                    span._.findings = sent_rows
         doc.spans[SPAN_KEY] = found
         return doc
 
@@ -553,7 +594,8 @@ def make_findings(nlp: Language, name: str, exposure_name: str) -> FindingsCompo
 def rows(doc: Doc, pmid: str, study_design: str | None = None, **kwargs) -> list[dict]:
     """Rows of the ``findings`` table for one processed Doc (keys = FINDINGS schema columns)."""
     out = []
+    findings_of = _span_attribute("findings", doc)
     for span in doc.spans.get(SPAN_KEY, []):
-        for row in span._.findings or []:
+        for row in findings_of(span, span.start_char, span.end_char) or []:
             out.append({"pmid": pmid, **row, "study_design": study_design})
     return out

@@ -764,6 +764,8 @@ def _depth_at(text: str, positions: list[int]) -> list[int]:
     (never below 0). Walks the brackets only, not every character."""
     if not positions:
         return []
+    if "(" not in text and ")" not in text and "[" not in text and "]" not in text:
+        return [0] * len(positions)  # no bracket at all (most sentences): depth 0 everywhere, no regex scan
     out, d, brackets = [], 0, _BRACKET_RE.finditer(text)
     nxt = next(brackets, None)
     for pos in positions:
