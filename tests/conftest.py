@@ -41,6 +41,19 @@ def corpus(shared: Path) -> Path:
     return shared / "corpus"
 
 
+@pytest.fixture(scope="session")
+def corpus_texts(corpus: Path) -> list[str]:
+    """Title + newline + abstract of every record in every corpus JSONL (the extractor's text)."""
+    import json
+
+    texts = []
+    for path in sorted(corpus.glob("*.jsonl")) + sorted((corpus / "secondary").glob("*.jsonl")):
+        for line in path.open(encoding="utf-8"):
+            r = json.loads(line)
+            texts.append((r.get("title") or "") + "\n" + (r.get("abstract") or ""))
+    return texts
+
+
 @pytest.fixture()
 def replay(corpus: Path):
     """A loopback E-utilities server replaying the 149 on-topic records plus one real XML file."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import pickle
 import random
 import warnings
@@ -18,15 +17,6 @@ from vdmine.nlp.pipeline import ArraySentencizer, get_pipeline, line_breaks
 warnings.filterwarnings("ignore")
 
 
-def _texts(corpus) -> list[str]:
-    texts = []
-    for path in sorted(corpus.glob("*.jsonl")) + sorted((corpus / "secondary").glob("*.jsonl")):
-        for line in path.open(encoding="utf-8"):
-            r = json.loads(line)
-            texts.append((r.get("title") or "") + "\n" + (r.get("abstract") or ""))
-    return texts
-
-
 def _same_starts(make_doc, docs, **settings) -> None:
     ref, ours = Sentencizer(**settings), ArraySentencizer(**settings)
     for doc in docs:
@@ -34,10 +24,10 @@ def _same_starts(make_doc, docs, **settings) -> None:
         assert a.to_array(SENT_START).tolist() == b.to_array(SENT_START).tolist(), a.text[:80]
 
 
-def test_same_sentence_starts_as_spacy_on_every_corpus_abstract(corpus):
+def test_same_sentence_starts_as_spacy_on_every_corpus_abstract(corpus_texts):
     """After the line-break rule (whose starts must be kept), and on its own, and overwriting."""
     nlp = get_pipeline()
-    texts = _texts(corpus)
+    texts = corpus_texts
     assert len(texts) > 6000
     _same_starts(lambda t: line_breaks(nlp.make_doc(t)), texts)
     _same_starts(nlp.make_doc, texts[:1000])

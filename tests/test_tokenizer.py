@@ -178,23 +178,12 @@ def test_chunk_cache_on_random_whitespace_mixes():
         assert _shape(tiny(text)) == ref, repr(text)
 
 
-def _corpus_texts(corpus) -> list[str]:
-    import json
-
-    texts = []
-    for path in sorted(corpus.glob("*.jsonl")) + sorted((corpus / "secondary").glob("*.jsonl")):
-        for line in path.open(encoding="utf-8"):
-            r = json.loads(line)
-            texts.append((r.get("title") or "") + "\n" + (r.get("abstract") or ""))
-    return texts
-
-
 def _span(m):
     return None if m is None else (m.start(), m.end())
 
 
 @pytest.mark.slow
-def test_anchored_searches_find_what_re_finds(corpus):
+def test_anchored_searches_find_what_re_finds(corpus_texts):
     """AnchoredSearch and InfixFinditer must give re's match spans on every string spaCy can ask
     about: every corpus chunk with any number of characters cut off either end (what affix
     splitting leaves), plus seeded random strings of affix characters."""
@@ -210,7 +199,7 @@ def test_anchored_searches_find_what_re_finds(corpus):
         assert isinstance(ours.__self__, AnchoredSearch) and ours.__self__._alts  # the shortcut is on
         assert ours.__self__.pattern == ref.__self__.pattern  # serialised as the same regex
         pairs.append((ref, ours))
-    chunks = {c for text in _corpus_texts(corpus) for c in text.split()}
+    chunks = {c for text in corpus_texts for c in text.split()}
     strings = {c[i:j] for c in chunks if len(c) < 40 for i in range(len(c)) for j in range(i + 1, len(c) + 1)
                if i == 0 or j == len(c)}
     rng = random.Random(20261124)
@@ -250,7 +239,7 @@ def test_anchored_search_falls_back_on_other_patterns():
 
 
 @pytest.mark.slow
-def test_fast_lexeme_attributes_equal_spacys_on_every_corpus_token(corpus):
+def test_fast_lexeme_attributes_equal_spacys_on_every_corpus_token(corpus_texts):
     """The faster lex_attr_getters give spaCy's value (and type) for every corpus token."""
     reference = spacy.blank("en").vocab.lex_attr_getters
     nlp = spacy.blank("en")
@@ -262,7 +251,7 @@ def test_fast_lexeme_attributes_equal_spacys_on_every_corpus_token(corpus):
     swapped = [attr for attr, (_, faster) in _FASTER_GETTERS.items() if fast[attr] is faster]
     assert len(swapped) == 19 and all(reference[attr] is _FASTER_GETTERS[attr][0] for attr in swapped)
     plain = make_tokenizer(spacy.blank("en"), cache=False)
-    words = {t.text for text in _corpus_texts(corpus) for t in plain(text)}
+    words = {t.text for text in corpus_texts for t in plain(text)}
     words |= {"http://x", "https://", "www.a", "a.com", "b@c.de", "-1,000.5", "1/2", "twenty", "21st", "±3",
               "Ⅻ", "²", "naïve", "x" * 120, " ", "$", "$$", "€", "$5", "a@b", "@", "''", "``", "«", "»", "(", ")",
               "...", "—", "Ab", "ÀB", "Éé", "ǅ", "١٢", "\n", "\xa0", "a.b.c@d.org", "%", "_", "+"}
