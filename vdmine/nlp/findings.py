@@ -144,19 +144,6 @@ def cue_section(classes: set, i: int, n: int) -> str:
     return "background" if i == 1 else "other"
 
 
-def sentence_sections(sents: list[Sent], text: str, lex: Lexicons) -> list[str]:
-    """Section of every sentence ('title' for sentence 0); ``text`` is ``doc.text``."""
-    labels = section_labels(text, lex)
-    out = []
-    for i, sent in enumerate(sents):
-        sec = "title" if i == 0 else labelled_section(labels, sent.start_char)
-        if sec is None:
-            cues = lex.cues.find(text[sent.start_char : sent.end_char])
-            sec = cue_section(set().union(*(c.classes for c in cues)) if cues else set(), i, len(sents))
-        out.append(sec)
-    return out
-
-
 class Sent(NamedTuple):
     """A sentence as token and character offsets (what a sentence Span gives, without making one)."""
 

@@ -710,10 +710,6 @@ def _ci_matches(text: str) -> list[re.Match]:
     return _finditer_at(_CI_RE.rx, text, starts)
 
 
-def ratios(text: str) -> list[tuple[int, float]]:
-    return list(_ratios(text))
-
-
 @lru_cache(maxsize=256)
 def _ratios(text: str) -> tuple[tuple[int, float], ...]:
     return tuple((m.start(), float(m.group(1))) for m in _RATIO_RE.finditer(text))
