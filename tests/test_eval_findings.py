@@ -67,3 +67,28 @@ def test_validation_macro_f1_floor(shared, capsys):
     assert out["all"]["n"] > 100
     assert out["all"]["macro_f1"] >= 0.70
     assert out["vitd"]["n"] == 23
+
+
+# Evidence Inference train prompts (ev2_train) whose evidence gives no direction word, only each arm's value and a
+# p-value; read at run time. prompt id -> the structure it stands for
+NUMERIC_TRAIN = {
+    "12941": "VALUE (SD) in ARM and VALUE (SD) in ARM",  # "77.4% (26.3) in the intervention group and 69.0% ..."
+    "11792": "VALUE (range) in ARM versus VALUE (range) in ARM",  # "3.6 cm (range, 2–6) in the SaphLITE group versus"
+    "11228": "VALUE for ARM as compared to VALUE for ARM",  # "at 17.5 h for butoconazole ... 22.9 h for fluconazole"
+    "12882": "VALUE ± SD unit in ARM and ...",  # "3.26 ± 1.57 min in the snare cauterization group and 12.7 ± ..."
+    "12282": "fraction (percent)",  # "Heparin was discontinued in 24/73 (33%) of patients whereas citrate ... 5/66 (8%)"
+    "11247": "a cut-off is no value",  # "A LVEF ≤ 30% was observed in 18% in the controls and in 12% of the GIK group"
+    "12511": "values, then arms, respectively",  # "53.3% and 86.6% in patients treated with sorafenib and capecitabine, respectively"
+    "13099": "counts (percent), then arms, respectively",  # "17 (27.4%) and 31 (50.0%) patients in the etomidate and ..."
+    "13059": "after a colon: VALUE in ARM, ...",  # "(0.021): 26.08% in PP, 9.09% in SP, ..."
+    "11577": "hyphenated arm name",  # "138 hours (105–164 hours) for cefixime-treated patients"
+}
+
+
+def test_per_arm_numbers_on_train_prompts(items):
+    got = {it.prompt_id: it for it in items if it.split == "ev2_train" and it.prompt_id in NUMERIC_TRAIN}
+    assert set(got) == set(NUMERIC_TRAIN)
+    for pid, it in got.items():
+        j = ev.predict(it.text, it.intervention, it.comparator, it.outcome)
+        assert "numbers" in j.notes and " vs " in j.trigger, (pid, NUMERIC_TRAIN[pid], j)
+        assert j.effect_direction == it.gold, (pid, NUMERIC_TRAIN[pid], j)

@@ -675,3 +675,101 @@ def test_span_attribute_reader_is_exact(full_nlp, vdw):
     doc = full_nlp("Vitamin D and knee pain.")
     assert _span_attribute("_vdmine_test_getter", doc)(doc[0:2], 0, 9) == "VITAMIN D"
     assert _span_attribute("_vdmine_not_registered", doc)(doc[0:2], 0, 9) is None
+
+
+# --- issue 4: per-arm numbers as evidence of direction --------------------------------------------
+
+
+def _numbers_judged(text, outcome_words, intervention_words=(), comparator_words=()):
+    i = text.index(outcome_words)
+    return judge(text, outcome_span=(i, i + len(outcome_words)), intervention_words=list(intervention_words),
+                 comparator_words=list(comparator_words), relation_hint="effect")
+
+
+def test_values_tied_to_arms_give_the_direction(shared):
+    """No direction word, only each arm's value and a p-value: the arm with the larger value says which way.
+    Real sentences (offtopic corpus); the arms are the cue words "intervention/study/treatment group" and
+    "control group"."""
+    from corpus_text import real
+
+    # "VALUE in ARM and VALUE in ARM" (pmid 29238501)
+    text = real(shared, "offtopic.jsonl", "Frequency of episiotomy was 69.47% in the intervention group and 92.31% "
+                "in the control group, and the difference was statistically significant (p<0.05).")
+    j = _numbers_judged(text, "episiotomy")
+    assert (j.effect_direction, j.significant, j.notes) == ("decrease", True, ["numbers"])
+    assert j.trigger == "69.47% vs 92.31%"
+    # a count with its fraction: the percentage is the value, compared control first (pmid 19852337)
+    text = real(shared, "offtopic.jsonl", "The incidence of PVT was 100% (21/21) in the control group and only 9.5% "
+                "(2/21) in the study group (p<0.0001).")
+    assert _numbers_judged(text, "PVT").effect_direction == "decrease"
+    # "VALUE for ARM (95% CI ...)": the CI's numbers are not values (pmid 10901769)
+    text = real(shared, "offtopic.jsonl", "Rates of the combined endpoints of renal failure and natural death per "
+                "100 person-years were 2.9 for the treatment group (95% CI, 1.7-4.6) and 4.8 for the control group "
+                "(95% CI, 3.3-7.0).")
+    j = _numbers_judged(text, "renal failure")
+    assert j.effect_direction == "decrease" and j.trigger == "2.9 vs 4.8"
+
+
+def test_values_with_respectively_and_colon_forms(shared):
+    """Several values per arm, each run of values followed by ", respectively, in the ARM" (pmid 12786634), and
+    "ARM: VALUE" pairs (pmid 38337402; the second pair of the quote)."""
+    from corpus_text import real
+
+    text = real(shared, "offtopic.jsonl", "After 12 months, the per protocol and intention-to-treat healing rates "
+                "of oesophagitis were 95.1% (88.5-100%) and 79.6% (68.3-90.9%), respectively, in the treatment group "
+                "vs. 32.7% (19.9-45.4%) and 30.4% (18.3-42.4%), respectively, in the placebo group (P = 0.0001).")
+    j = _numbers_judged(text, "healing rates")
+    assert j.effect_direction == "increase" and j.significant is True
+    assert j.trigger == "95.1% (88.5-100%) and 79.6% (68.3-90.9%) vs 32.7% (19.9-45.4%) and 30.4% (18.3-42.4%)"
+    text = real(shared, "vitd_pain.jsonl", "T2 (control group: 72 (48-112), treated group: 0 (0-0), p < 0.0001)")
+    j = judge(text, intervention_words=["treated"], comparator_words=["control"], relation_hint="effect")
+    assert j.effect_direction == "decrease" and j.trigger == "72 (48-112) vs 0 (0-0)"
+
+
+def test_numbers_that_are_not_values(shared):
+    """p-values, CIs, ratios, doses, sample sizes, cut-offs and time points are never read as values."""
+    from corpus_text import real
+    from vdmine.nlp.findings_rules import _group_mentions, _numeric_arms, arm_values
+
+    # pmid 38337402: doses ("200 mg/twice a day", "50 mcg") and "n = 25": no value at all
+    text = real(shared, "vitd_pain.jsonl", "They were treated with vaginal progesterone (200 mg/twice a day) (control "
+                "group; n = 25) or vaginal progesterone plus oral 200 mg HMWHA, 100 mg ALA, 450 mg magnesium, 2.6 mg "
+                "vitamin B6, and 50 mcg vitamin D (treatment group; n = 31; DAV®-HA, LoLi Pharma srl, Rome, Italy).")
+    assert arm_values(text) == []
+    # a cut-off ("less than 30 ng/mL"), group sizes in brackets ("vitamin D (40)"), a duration ("for 6 weeks"):
+    # only the head count is left, and an allocation sentence gives no direction (vitd_other, pmid 28376103)
+    text = real(shared, "vitd_other.jsonl", "80 CHC patients with vitamin D levels less than 30 ng/mL were assigned to "
+                "receive vitamin D (40) or placebo (40) supplements for 6 weeks.")
+    assert [v.value for v in arm_values(text)] == [80.0]
+    assert _numbers_judged(text, "vitamin D levels", ["vitamin"], ["placebo"]).effect_direction == "unclear"
+    # the percentages are values; "at 24 months", the hazard ratio, its CI and the p-value are not (pmid 24646104)
+    text = real(shared, "vitd_pain.jsonl", "Denosumab significantly reduced the risk of new or worsening vertebral "
+                "fracture by 65.7%, with incidences of 3.6% in denosumab and 10.3% in placebo at 24 months (hazard ratio "
+                "0.343; 95% confidence interval 0.194–0.606, P = .0001).")
+    assert [(v.value, v.unit) for v in arm_values(text)] == [(65.7, "%"), (3.6, "%"), (10.3, "%")]
+    lex = lexicons()
+    i_pos, c_pos = _group_mentions(text, lex.cues.find(text), ["denosumab"], [], None)
+    assert _numeric_arms(text, (0, len(text)), i_pos, c_pos)[0] == -1  # 3.6% (denosumab) < 10.3% (placebo)
+    # numbers allocated to arms (pmid 23875866, offtopic corpus) are no outcome values
+    text = real(shared, "offtopic.jsonl", "A total of 161 participated in the study, 76 persons allocated to the "
+                "control group and 85 to the intervention group were analysed throughout the study.")
+    assert judge(text, relation_hint="effect").effect_direction == "unclear"
+
+
+def test_numbers_only_where_no_word_gives_a_direction(shared):
+    """The word rules come first: in pmid 24646104 a direction word decides, the per-arm incidences are not read."""
+    from corpus_text import real
+
+    text = real(shared, "vitd_pain.jsonl", "Denosumab significantly reduced the risk of new or worsening vertebral "
+                "fracture by 65.7%, with incidences of 3.6% in denosumab and 10.3% in placebo at 24 months (hazard ratio "
+                "0.343; 95% confidence interval 0.194–0.606, P = .0001).")
+    j = _numbers_judged(text, "vertebral fracture", ["denosumab"], ["placebo"])
+    assert j.effect_direction == "decrease" and "numbers" not in j.notes and " vs " not in j.trigger
+
+
+def test_pipeline_row_keeps_cut_offs_and_group_sizes_out(full_nlp, corpus):
+    """In the pipeline the arms are exposure spans and comparator cues. pmid 28376103 (vitd_other): "80 CHC patients
+    with vitamin D levels less than 30 ng/mL were assigned to receive vitamin D (40) or placebo (40) supplements for
+    6 weeks." names both arms; its serum 25(OH)D row must stay unclear (30 is a cut-off, 40 a group size)."""
+    got = [r for r in _full_rows(full_nlp, corpus["28376103"]) if r["sentence"].startswith("80 CHC patients")]
+    assert got and all(r["effect_direction"] == "unclear" and " vs " not in (r["trigger"] or "") for r in got)

@@ -885,13 +885,16 @@ def _match_word(w: str, target: str) -> bool:
     return len(short) >= 4 and long_.startswith(short) and len(long_) - len(short) <= 3
 
 
-def find_words(text: str, words: list[str]) -> list[tuple[int, int]]:
-    """Character spans of the sentence words that match any of ``words`` (stem-ish prefix match)."""
+def find_words(text: str, words: list[str], heads: bool = False) -> list[tuple[int, int]]:
+    """Character spans of the sentence words that match any of ``words`` (stem-ish prefix match). ``heads``:
+    a hyphenated word also matches by its first part ("cefixime-treated patients" names the cefixime arm)."""
     if not words:
         return []
     out = []
     for s, e, w in _word_spans(text):
-        if any(_match_word(w, t) for t in words):
+        if any(_match_word(w, t) for t in words) or (
+            heads and "-" in w and any(_match_word(w.split("-", 1)[0], t) for t in words)
+        ):
             out.append((s, e))
     return out
 
@@ -962,8 +965,8 @@ def _negated(cue: Cue, cues: list[Cue], text: str, clause: tuple[int, int]) -> b
 
 def _group_mentions(text: str, cues: list[Cue], i_words, c_words, i_spans) -> tuple[list[int], list[int]]:
     """Start offsets of mentions of the intervention arm and of the comparator arm."""
-    i_pos = [s for s, _ in find_words(text, i_words)] + [s for s, _ in (i_spans or [])]
-    c_pos = [s for s, _ in find_words(text, c_words)]
+    i_pos = [s for s, _ in find_words(text, i_words, heads=True)] + [s for s, _ in (i_spans or [])]
+    c_pos = [s for s, _ in find_words(text, c_words, heads=True)]
     for c in cues:
         if "arm_active" in c.classes:
             i_pos.append(c.start)
@@ -1073,6 +1076,306 @@ def _numeric_pair(text: str, clause, i_pos, c_pos) -> tuple[int, str] | None:
         diff = (a - b) if first_is_i else (b - a)
         return (1 if diff > 0 else -1), f"{m.group(1)} vs {m.group(3)}"
     return None
+
+
+# ----------------------------------------------------------------------------------------------
+# per-arm numbers: "77.4% in the intervention group and 69.0% in standard care (p = 0.044)"
+
+
+@dataclass(frozen=True)
+class ArmValue:
+    """One number of a sentence read as a value of the outcome: where it is, its value and unit."""
+
+    start: int
+    end: int
+    value: float
+    unit: str
+
+
+def _alternation(words) -> str:
+    return "|".join(re.escape(w) for w in sorted(words, key=len, reverse=True))
+
+
+class _NumericData:
+    """The word lists of ``lexicons/numeric_arms.json`` compiled into the regexes below (once)."""
+
+    def __init__(self) -> None:
+        d = json.loads((LEXICON_DIR / "numeric_arms.json").read_text(encoding="utf-8"))
+        self.dose_units = frozenset(w.lower() for w in d["dose_units"])
+        self.concentration_per = frozenset(w.lower() for w in d["concentration_per"])
+        self.time_units = frozenset(w.lower() for w in d["time_units"])
+        self.blockers = frozenset(w.lower() for w in d["attach_blockers"])
+        # words that end a number without being its unit: "12.1 and 8.4" has no unit "and"
+        self.not_units = frozenset(w.lower() for w in d["not_units"])
+        self.respectively = re.compile(rf"\b(?:{_alternation(d['respectively'])})\b", re.I)
+        after, people = _alternation(d["attach_after"]), _alternation(d["people"])
+        # after a run of values: ", respectively, in the" (an arm comes next)
+        self.respectively_arm = re.compile(
+            rf"\s*,?\s*(?:{_alternation(d['respectively'])})\s*,?\s*(?:(?:{after})\s+)?(?:the\s+)?", re.I
+        )
+        # numbers of people allocated or followed up ("76 persons allocated to the control group and 85 to
+        # the intervention group") describe the trial, not its outcome
+        self.allocation = re.compile(rf"\b(?:{_alternation(d['allocation_words'])})\b", re.I)
+        # a number right after these is not a value: "p = 0.04", "n = 40", "χ2 = 3.97", "< 30%", "(range, 2-6"
+        stat = _alternation(d["stat_labels_cs"])
+        # a bracket after a value, unless it holds a test statistic ("(p = 0.024)", "(χ2 = 3.97, P < 0.05)")
+        self.bracket_tail = re.compile(rf"\s*[\(\[](?!\s*(?:{stat})\s*[=<>≤≥])([^()\[\]]{{0,60}})[\)\]]")
+        self.stat_before = re.compile(
+            rf"(?:(?<![\w])(?:{stat})\s*(?:[- ]?values?\s*)?(?:\(\s*\d+\s*\)\s*)?(?:[=:<>≤≥]|&lt;|&gt;)\s*|[<>≤≥]\s*=?\s*|range,?\s*)$"
+        )
+        # "less than 30 ng/mL", "≥ 50%": a cut-off, not a value
+        self.threshold_before = re.compile(rf"(?:(?<![\w])|(?<=[^\w\s]))(?:{_alternation(d['threshold_before'])})\s*$", re.I)
+        # "group 2", "week 12", "Table 3": an index, not a value
+        # ("groups 1 and 2": both numbers)
+        self.index_before = re.compile(
+            rf"(?<![\w])(?:{_alternation(d['index_before'])})\s*(?:\d+\s*(?:,|and|or|&|-|–)\s*)*$", re.I
+        )
+        # "at 12 weeks", "after 6 months": a time point (only with a time unit)
+        self.time_before = re.compile(rf"(?<![\w])(?:{_alternation(d['time_point_before'])})\s+(?:the\s+)?$", re.I)
+        # "VALUE (patients) in the ARM": a preposition, then up to four words, then the arm mention
+        self.attach_after = re.compile(rf"\s*(?:(?:{people})\s+)?(?:(?:{after})\s+)?(?:[\w-]+\s+){{0,4}}?", re.I)
+
+
+@lru_cache(maxsize=1)
+def _numeric_data() -> _NumericData:
+    return _NumericData()
+
+
+# A number: optional sign, thousands groups, decimals ("−0.48", "1,500", ".010")
+# (not the numbers of a name: "CO2", "25(OH)D", "1,25(OH)2D")
+_NUMBER_RE = re.compile(r"(?<![\w.,/)\]])([-−+]?)(\d+(?:,\d{3})*(?:\.\d+)?|\.\d+)(?![\d]|\([A-Za-z]|,\d+\()")
+# What may follow a number and still belong to it, in order (each optional): a fraction's denominator
+# ("24/73", "19 out of 70"), a range's second number ("51 to 52", "2–6"), a unit ("%", "cm", "mg/dL",
+# "Mins"), a spread ("± 1.1", "(26.3)", "(range, 2–6)", "(95% CI 7.3–27.4%)"; a bracketed percentage
+# of a count, "17 (27.4%)", is kept as the value).
+_FRACTION_TAIL = re.compile(r"\s*(?:/|out\s+of\s+)\s*(\d+(?:,\d{3})*)(?![\d.])")
+_RANGE_TAIL = re.compile(r"\s*(?:to|–|—|-)\s*([-−]?\d+(?:\.\d+)?)(?![\d])")
+_UNIT_TAIL = re.compile(r"\s*(%|[a-zA-Zµμ][a-zA-Zµμ0-9]*(?:\s?/\s?[a-zA-Z0-9µμ]+)*)")
+_SPREAD_TAIL = re.compile(r"\s*(?:±|\+/-|\+/−|\+−)\s*\d+(?:\.\d+)?(?:\s*%)?")
+_BRACKET_PERCENT = re.compile(r"\s*([-−]?\d+(?:\.\d+)?)\s*%\s*$")
+# a number glued to a word by a hyphen is part of a name: "IL-6", "12-week", "COVID-19"
+_HYPHEN_NAME = re.compile(r"[A-Za-z]-$")
+_YEAR = re.compile(r"(?:19|20)\d\d")
+# a whole number alone in brackets is a count of people: "vitamin D (40) or placebo (40)"
+_BARE_COUNT = re.compile(r"[\(\[]\s*\d+\s*[\)\]]")
+
+
+def arm_values(text: str, lo: int = 0, hi: int | None = None) -> list[ArmValue]:
+    """The numbers of ``text[lo:hi]`` that can be values of the outcome, in order. Skipped: p-values and
+    other test statistics ("p = 0.04", "n = 40", "χ2 = 3.97"), thresholds ("≤ 30%"), confidence intervals
+    and ratios (their numbers are statistics, read elsewhere), doses ("400 mg", "2.5 mg/kg"), time points
+    ("at 12 weeks", "after 6 months"), indices ("group 2", "week 24"), years, and a range's second number or
+    a spread (read with their number)."""
+    hi = len(text) if hi is None else hi
+    nd = _numeric_data()
+    blocked = [(m.start(), m.end()) for m in _ci_matches(text)]
+    blocked += [(m.start(), m.end()) for m in _RATIO_RE.finditer(text, lo, hi)]
+    out: list[ArmValue] = []
+    pos = lo
+    while True:
+        m = _NUMBER_RE.search(text, pos, hi)
+        if m is None:
+            return out
+        start = m.start()
+        pos = m.end()
+        if any(s <= start < e for s, e in blocked):
+            continue
+        before = text[max(0, start - 25) : start]
+        if (
+            nd.stat_before.search(before)
+            or nd.threshold_before.search(before)
+            or nd.index_before.search(before)
+            or _HYPHEN_NAME.search(before)
+            or _BARE_COUNT.match(text, start - 1)
+        ):
+            continue
+        sign = -1.0 if m.group(1) in ("-", "−") else 1.0
+        value = sign * float(m.group(2).replace(",", ""))
+        end = m.end()
+        f = _FRACTION_TAIL.match(text, end, hi)
+        if f:
+            den = float(f.group(1).replace(",", ""))
+            if den:
+                value, end = value / den, f.end()
+        else:
+            r = _RANGE_TAIL.match(text, end, hi)
+            if r:
+                value, end = (value + float(r.group(1).replace("−", "-"))) / 2, r.end()
+        unit = ""
+        u = _UNIT_TAIL.match(text, end, hi)
+        if u and u.group(1).lower() not in nd.not_units:
+            unit = u.group(1).lower().replace(" ", "")
+            end = u.end()
+        parts = unit.split("/")
+        if parts[0] in nd.dose_units and not any(p in nd.concentration_per for p in parts[1:]):
+            pos = end
+            continue  # a dose ("400 mg", "2.5 mg/kg/day"), not a concentration ("120 mg/dL")
+        if parts[0] in nd.time_units and len(parts) == 1 and "." not in m.group(2) and nd.time_before.search(before):
+            pos = end
+            continue  # a time point ("at 12 weeks"; "at 17.5 h" is a median time, a value)
+        if not unit and "." not in m.group(2) and _YEAR.fullmatch(m.group(2)):
+            continue  # a year
+        s = _SPREAD_TAIL.match(text, end, hi)
+        if s:
+            end = s.end()
+            u = _UNIT_TAIL.match(text, end, hi)  # "3.26 ± 1.57 min"
+            if u and u.group(1).lower() not in nd.not_units and (not unit or u.group(1).lower().replace(" ", "") == unit):
+                unit = u.group(1).lower().replace(" ", "")
+                end = u.end()
+        b = nd.bracket_tail.match(text, end, hi)
+        if b:
+            pct = _BRACKET_PERCENT.fullmatch(b.group(1))
+            if pct and unit != "%":
+                value, unit = float(pct.group(1).replace("−", "-")), "%"
+            end = b.end()
+        out.append(ArmValue(start, end, value, unit))
+        pos = end
+
+
+def _mention_end(text: str, start: int) -> int:
+    m = _WORD_AT.match(text, start)
+    return m.end() if m else start + 1
+
+
+_WORD_AT = re.compile(r"[\w\u0370-\u03ff][\w\u0370-\u03ff\-]*")
+_DIGIT = re.compile(r"\d")
+_GAP_WORD = re.compile(r"[A-Za-z]+")
+
+
+def _blocked_gap(gap: str, nd: _NumericData) -> bool:
+    """A gap between a value and an arm mention that ties them to something else: another number, a clause
+    mark, or a word that starts a comparison or a list ("and", "versus", "than", "respectively")."""
+    if _DIGIT.search(gap) or ";" in gap or "," in gap:
+        return True
+    return any(w.lower() in nd.blockers for w in _GAP_WORD.findall(gap))
+
+
+def _numeric_arms(
+    text: str, window: tuple[int, int], i_pos, c_pos, outcome_span: tuple[int, int] | None = None
+) -> tuple[int, str] | None:
+    """Which arm had the larger value, read from values tied to arm mentions: "77.4% in the intervention
+    group and 69.0% in standard care", "17.5 h for butoconazole patients as compared to 22.9 h for
+    fluconazole patients", "group A was 0.98 mm", "A group: 3.2; B group: 4.5", and, with "respectively",
+    values and arms in the same order ("53.3% and 86.6% in patients treated with sorafenib and
+    capecitabine, respectively"). +1 when the intervention's value is the larger. Only asked when no word
+    gives a direction."""
+    lo, hi = window
+    o_lo, o_hi = outcome_span or (-1, -1)
+    anchor = (o_lo + o_hi) // 2 if outcome_span else None
+    # an arm word inside the outcome's own mention names the outcome ("revision thyroidectomy")
+    arms = sorted(
+        [(p, "i") for p in i_pos if lo <= p < hi and not o_lo <= p < o_hi]
+        + [(p, "c") for p in c_pos if lo <= p < hi and not o_lo <= p < o_hi]
+    )
+    if not any(k == "i" for _, k in arms) or not any(k == "c" for _, k in arms):
+        return None
+    nd = _numeric_data()
+    if nd.allocation.search(text, lo, hi):
+        return None
+    values = arm_values(text, lo, hi)
+    if len(values) < 2:
+        return None
+    pairs: list[tuple[ArmValue, str]] = []
+    if nd.respectively.search(text, lo, hi):
+        # values and arms in the same order. Arm slots: the arm mentions, where two mentions of one arm
+        # separated by a space or hyphen only are one name ("oleic acid", "GIK-treated")
+        ends = {p: _mention_end(text, p) for p, _ in arms}
+        seq: list[tuple[int, str]] = []
+        for p, k in arms:
+            if seq and seq[-1][1] == k and not text[ends[seq[-1][0]] : p].strip(" -"):
+                ends[seq[-1][0]] = ends[p]
+                continue
+            seq.append((p, k))
+        kinds = [k for _, k in seq]
+        runs, run = [], [values[0]]
+        for v in values[1:]:
+            if _RUN_GAP.fullmatch(text, run[-1].end, v.start):
+                run.append(v)
+            else:
+                runs.append(run)
+                run = [v]
+        runs.append(run)
+        by_arm = _runs_of_arms(text, runs, arms, hi)
+        if by_arm is not None:
+            return by_arm
+        if kinds.count("i") != 1 or kinds.count("c") != 1:
+            return None
+        # the run as long as the arm slots; of several, the nearest the outcome ("recurrence rates were 53.3% and
+        # 86.6% in A and B, respectively, and survival rates were 93.3% and 46.6%, respectively")
+        fits = [r for r in runs if len(r) == len(seq)]
+        if not fits:
+            return None
+        run = fits[0] if anchor is None else min(fits, key=lambda r: (r[0].start < anchor, abs(r[0].start - anchor)))
+        pairs = list(zip(run, kinds))
+    else:
+        used: set[int] = set()
+        tied: dict[int, str] = {}
+        ends = {p: _mention_end(text, p) for p, _ in arms}
+        for n, v in enumerate(values):  # "VALUE in ARM": the first arm mention after the value
+            nxt = next(((p, k) for p, k in arms if p >= v.end), None)
+            if nxt is None or nxt[0] in used:
+                continue
+            gap = text[v.end : nxt[0]]
+            if len(gap) <= 45 and not _blocked_gap(gap, nd) and nd.attach_after.fullmatch(gap):
+                if n + 1 < len(values) and values[n + 1].start < nxt[0]:
+                    continue
+                used.add(nxt[0])
+                tied[n] = nxt[1]
+        for n, v in enumerate(values):  # "ARM: VALUE", "ARM (VALUE)", "ARM was VALUE"
+            if n in tied:
+                continue
+            prv = next(((p, k) for p, k in reversed(arms) if ends[p] <= v.start), None)
+            if prv is None or prv[0] in used:
+                continue
+            gap = text[ends[prv[0]] : v.start]
+            if len(gap) <= 35 and not _blocked_gap(gap, nd) and not (n and values[n - 1].start > prv[0]):
+                used.add(prv[0])
+                tied[n] = prv[1]
+        pairs = [(values[n], k) for n, k in sorted(tied.items())]
+    # the two consecutive values of different arms nearest the outcome
+    best = None
+    for (a, ka), (b, kb) in zip(pairs, pairs[1:]):
+        if ka == kb or (a.unit and b.unit and a.unit != b.unit):
+            continue
+        # values come after the outcome they measure: a pair after it first, then the nearest
+        d = (0, 0) if anchor is None else (a.start < anchor, min(abs(a.start - anchor), abs(b.start - anchor)))
+        if best is None or d < best[0]:
+            best = (d, a, ka, b)
+    if best is None:
+        return None
+    _, a, ka, b = best
+    iv, cv = (a.value, b.value) if ka == "i" else (b.value, a.value)
+    if iv == cv:
+        return None
+    return (1 if iv > cv else -1), f"{text[a.start:a.end].strip()} vs {text[b.start:b.end].strip()}"
+
+
+def _runs_of_arms(text: str, runs, arms, hi: int) -> tuple[int, str] | None:
+    """"56.3 and 79.7, respectively, for the DSG group vs. 35.6 and 47.0, respectively, for the placebo group":
+    each run of values belongs to the arm named right after its "respectively" (several time points or measures
+    per arm). The runs are compared item by item; the sign counts only when all items agree."""
+    nd = _numeric_data()
+    tied: dict[str, list[ArmValue]] = {}
+    for run in runs:
+        m = nd.respectively_arm.match(text, run[-1].end, hi)
+        if m is None or len(run) < 2:
+            continue
+        arm = next((k for p, k in arms if m.end() <= p < m.end() + 40), None)
+        if arm is None or arm in tied or _blocked_gap(text[m.end() : next(p for p, k in arms if p >= m.end())], nd):
+            continue
+        tied[arm] = run
+    if len(tied) < 2 or len(tied["i"]) != len(tied["c"]):
+        return None
+    iv, cv = tied["i"], tied["c"]
+    signs = {(a.value > b.value) - (a.value < b.value) for a, b in zip(iv, cv)}
+    if len(signs) != 1 or 0 in signs:
+        return None
+    first, second = (iv, cv) if iv[0].start < cv[0].start else (cv, iv)
+    return signs.pop(), f"{text[first[0].start:first[-1].end].strip()} vs {text[second[0].start:second[-1].end].strip()}"
+
+
+# between two values of one "respectively" run: a comma, "and", "vs" or "or"
+_RUN_GAP = re.compile(r"\s*(?:,\s*(?:and\s+)?|and\s+|or\s+|vs\.?\s*|versus\s+)\s*", re.I)
 
 
 _DIFF_ASSOC = frozenset(("diff", "assoc"))
@@ -1204,7 +1507,11 @@ def judge(
             raw = 1 if rs[0][1] > 1 else -1
             trigger.append(f"ratio {rs[0][1]}")
         else:
-            pair = _numeric_pair(text, clause, i_pos, c_pos)
+            pair = None
+            if i_pos and c_pos:  # values of both arms need mentions of both
+                pair = _numeric_arms(text, clause, i_pos, c_pos, outcome_span) or _numeric_pair(text, clause, i_pos, c_pos)
+                if pair is None and clause != (0, len(text)):
+                    pair = _numeric_arms(text, (clause[0], len(text)), i_pos, c_pos, outcome_span)
             if pair:
                 raw, t = pair
                 trigger.append(t)
