@@ -287,3 +287,25 @@ def test_memory_zone_and_serialisation_keep_the_same_tokens():
     other.tokenizer.from_bytes(nlp.tokenizer.to_bytes())
     assert other.tokenizer.inner.suffix_search.__self__._alts  # the fast searches are back after loading
     assert _shape(other.tokenizer(text)) == _shape(plain(text))
+
+
+def test_memory_zones_read_the_lasting_cache_and_drop_their_own(corpus_texts):
+    """Inside nlp.memory_zone() the chunk cache is read but not written; pieces new in the zone are
+    cached for the zone only, so after it (its strings are gone) no entry names a dropped string."""
+    nlp = spacy.blank("en")
+    nlp.tokenizer = make_tokenizer(nlp)
+    plain = make_tokenizer(spacy.blank("en"), cache=False)
+    texts = corpus_texts[:120]
+    for t in texts[:40]:  # the lasting cache: pieces seen outside any zone
+        nlp.tokenizer(t)
+    lasting = dict(nlp.tokenizer._cache)
+    for _ in range(2):  # two zones in a row, over text partly seen before and partly new
+        with nlp.memory_zone():
+            for t in texts[20:80]:
+                assert _shape(nlp.tokenizer(t)) == _shape(plain(t))
+            assert nlp.tokenizer._zone  # new pieces were cached for the zone
+            assert nlp.tokenizer._cache == lasting  # ... and not in the lasting cache
+        assert nlp.tokenizer._zone is None
+    for t in texts:  # after the zones: the same tokens, the cache fills again
+        assert _shape(nlp.tokenizer(t)) == _shape(plain(t))
+    assert len(nlp.tokenizer._cache) > len(lasting)

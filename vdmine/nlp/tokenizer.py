@@ -19,6 +19,7 @@ import re._constants as _c  # private, like prefilter.py: stable on 3.11/3.12 (r
 import re._parser as _parser
 import unicodedata
 import warnings
+from contextlib import contextmanager
 from importlib import resources
 from itertools import chain
 from operator import itemgetter
@@ -470,7 +471,12 @@ class ChunkCachedTokenizer:
     The chunks a document adds to the cache are tokenized together in one call.
     ``tests/test_tokenizer.py`` checks equality with the plain tokenizer on every corpus abstract.
     The cache holds at most two generations of ``max_entries`` pieces, so memory stays bounded.
-    Inside a ``memory_zone`` (whose strings are dropped on exit) the cache is not used.
+
+    Inside ``nlp.memory_zone()`` (spaCy drops the strings and lexemes made in a zone when it
+    ends) the cache is still read, because its entries were made outside any zone and so name
+    lasting lexemes; pieces new in the zone go to a cache of the zone's own, dropped with it
+    (spaCy's ``Language.memory_zone`` calls :meth:`memory_zone`). A zone entered through the
+    vocab alone (``vocab.memory_zone()``) gets the plain tokenizer.
     """
 
     def __init__(self, inner: Tokenizer, max_entries: int = 100_000) -> None:
@@ -480,10 +486,11 @@ class ChunkCachedTokenizer:
         # piece of text -> (its tokens' ORTH ids, their trailing-space flags)
         self._cache: dict[str, tuple[tuple[int, ...], tuple[bool, ...]]] = {}
         self._old: dict[str, tuple[tuple[int, ...], tuple[bool, ...]]] = {}  # previous generation
+        self._zone: dict[str, tuple[tuple[int, ...], tuple[bool, ...]]] | None = None  # see memory_zone
 
     def _admit(self, pieces: list[str]) -> None:
         """Put the tokens of these pieces in the cache: from the previous generation when there,
-        else by tokenizing (all new chunks of a document in one call, joined by ' ').
+        else by tokenizing (:meth:`_tokenize`).
 
         Two generations approximate an LRU cheaply: when the cache is full it becomes the old
         generation and a new one starts; pieces still in use move back from the old one."""
@@ -495,7 +502,16 @@ class ChunkCachedTokenizer:
             hit = old.get(piece)
             if hit is not None:
                 cache[piece] = hit
-            elif piece[0].isspace():  # tokens within a whitespace run never carry a trailing space
+            else:
+                todo.append(piece)
+        self._tokenize(todo, cache)
+
+    def _tokenize(self, pieces: list[str], cache: dict) -> None:
+        """Tokenize these distinct pieces into ``cache``: all new chunks of a document in one call,
+        joined by ' '."""
+        todo: list[str] = []
+        for piece in pieces:
+            if piece[0].isspace():  # tokens within a whitespace run never carry a trailing space
                 orths = tuple(self.inner(piece).to_array(ORTH).tolist())
                 flags = (False,) * len(orths)
                 cache[piece] = (orths, _FLAGS.setdefault(flags, flags))
@@ -523,9 +539,34 @@ class ChunkCachedTokenizer:
                 flags = (False,) * len(orths_)
             cache[piece] = (orths_, _FLAGS.setdefault(flags, flags))  # one copy of each flags tuple
 
+    @contextmanager
+    def memory_zone(self, mem=None):
+        """Called by spaCy's ``Language.memory_zone``: pieces first seen in the zone are cached for
+        the zone only (their strings end with it)."""
+        self._zone = {}
+        try:
+            yield mem
+        finally:
+            self._zone = None
+
+    def _zone_entries(self, pieces: list[str]) -> list:
+        """The entries of ``pieces`` inside a memory zone: the lasting cache is read, not changed."""
+        cache, old, zone = self._cache, self._old, self._zone
+        entries = [cache.get(p) or old.get(p) or zone.get(p) for p in pieces]
+        if None in entries:
+            self._tokenize(list(dict.fromkeys(p for p, e in zip(pieces, entries) if e is None)), zone)
+            entries = [e or zone[p] for p, e in zip(pieces, entries)]
+        return entries
+
     def __call__(self, text: str) -> Doc:
         if self.vocab.in_memory_zone:
-            doc = self.inner(text)
+            if self._zone is None:  # vocab.memory_zone() alone: nowhere safe to cache
+                doc = self.inner(text)
+            else:
+                entries = self._zone_entries(_PIECES.findall(text))
+                words = list(chain.from_iterable(map(_first, entries)))
+                spaces = list(chain.from_iterable(map(_second, entries)))
+                doc = Doc(self.vocab, words=words, spaces=spaces)
         else:
             pieces = _PIECES.findall(text)
             entries = list(map(self._cache.get, pieces))
