@@ -70,3 +70,22 @@ def test_the_run_published_the_partitioned_build(store):
     whole = build_evidence_map(store.read("papers"), store.read("findings"), store.read("doses"))
     published = pq.read_table(store.table_path("evidence_map"), schema=TABLES["evidence_map"])
     assert published.equals(whole)
+
+
+def test_mechanism_rows_are_the_same_with_and_without_memory_zones(store, monkeypatch):
+    """Mechanism sentences are tokenized a few papers at a time inside spaCy memory zones (their
+    strings are dropped after each group): groups of 3 papers give the same rows as no zones."""
+    import contextlib
+
+    from vdmine.evidence import mechanisms
+
+    args = (store.read("papers"), store.read("findings"), store.read("conditions"))
+    monkeypatch.setattr(mechanisms, "ZONE_DOCS", 3)
+    zoned = mechanism_and_delivery_rows(*args)
+    nlp = mechanisms._nlp()[0]
+    zones = []
+    monkeypatch.setattr(nlp, "memory_zone", lambda mem=None: zones.append(1) or contextlib.nullcontext())
+    plain = mechanism_and_delivery_rows(*args)
+    assert len(zones) > 10  # the second build went through many groups, none of them in a zone
+    assert zoned[0].num_rows > 10
+    assert zoned[0].equals(plain[0]) and zoned[1].equals(plain[1])

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import zlib
 from collections import defaultdict
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from vdmine.errors import VdmineError
@@ -256,20 +258,21 @@ def build_evidence_map(papers: pa.Table, findings: pa.Table, doses: pa.Table | N
     return pa.Table.from_pylist(out, schema=TABLES["evidence_map"])
 
 
-# Findings rows per spill file in build_evidence_map_from_parts: memory follows this, not the
-# corpus (a group is never split, so one very large group is held whole).
-SPILL_ROWS = 50_000
+# Findings rows per spill file and per read batch in build_evidence_map_from_parts: memory
+# follows this, not the corpus (a group is never split, so one very large group is held whole).
+SPILL_ROWS = 10_000
 MAX_SPILLS = 512  # open files at once
 
 
 def build_evidence_map_from_parts(parts: list[tuple[Path | None, Path, Path | None]], scratch: Path,
                                   spill_rows: int = SPILL_ROWS) -> pa.Table:
     """The same table as :func:`build_evidence_map`, from pmid-partitioned Parquet files, in
-    memory bounded by ``spill_rows`` and one partition, not by the whole findings table.
+    memory bounded by ``spill_rows`` rows (plus one partition's pmid -> design and doses index),
+    not by the whole findings table.
 
     ``parts`` are (papers file, findings file, doses file) of one pmid partition each, in the
     order of the partitions (a paper's findings, design and doses are all in the same partition).
-    Pass 1 reads one partition at a time, attaches each finding's paper design and doses, and
+    Pass 1 reads one partition at a time, ``spill_rows`` findings at a time, attaches each finding's paper design and doses, and
     spills the rows to one of K Arrow files chosen by a hash of the group key, so each group is
     in one file, in findings-table order. Pass 2 aggregates one spill file at a time. The
     representative sentences are then read back partition by partition.
@@ -286,32 +289,14 @@ def build_evidence_map_from_parts(parts: list[tuple[Path | None, Path, Path | No
     writers = [pa.ipc.new_file(scratch / f"spill-{i:04d}.arrow", spill_schema) for i in range(k)]
     try:
         for part, (papers_f, findings_f, doses_f) in enumerate(parts):
-            findings = pq.read_table(findings_f, schema=TABLES["findings"], columns=list(_FINDING_COLUMNS))
-            if not findings.num_rows:
-                continue
-            design_of = _designs(pq.read_table(papers_f, columns=["pmid", "study_design"])) if papers_f else {}
-            dose_of = _doses_by_pmid(pq.read_table(doses_f, columns=["pmid", "iu_per_day", "bolus_iu"]) if doses_f else None)
-            keys = _keys(findings)
-            pmids = findings.column("pmid").to_pylist()
-            own = findings.column("study_design").to_pylist()
-            no_dose = ([], [])
-            extra = {
-                "_design": pa.array([design_of.get(p) or d for p, d in zip(pmids, own)], pa.string()),
-                "_part": pa.array([part] * len(pmids), pa.int32()),
-                "_row": pa.array(range(len(pmids)), pa.int64()),
-                "_days": pa.array([dose_of.get(p, no_dose)[0] for p in pmids], pa.list_(pa.float64())),
-                "_boluses": pa.array([dose_of.get(p, no_dose)[1] for p in pmids], pa.list_(pa.float64())),
-            }
-            table = pa.Table.from_arrays([findings.column(c) for c in cols] + list(extra.values()), schema=spill_schema)
-            target = np.array([zlib.crc32("\x1f".join(key).encode()) % k for key in keys], np.int64)
-            # one stable sort by spill file, then contiguous slices: rows keep their findings-table
-            # order within a file, and the partition is not scanned once per file
-            grouped = table.take(pa.array(np.argsort(target, kind="stable")))
-            start = 0
-            for i, count in enumerate(np.bincount(target, minlength=k)):
-                if count:
-                    writers[i].write_table(grouped.slice(start, count))
-                    start += count
+            design_of = dose_of = None
+            offset = 0  # row number in the partition's findings file, for the representative sentence
+            for findings in _batches(findings_f, spill_rows):
+                if design_of is None:  # the partition's papers and doses, read once it has findings
+                    design_of = _designs(pq.read_table(papers_f, columns=["pmid", "study_design"])) if papers_f else {}
+                    dose_of = _doses_by_pmid(pq.read_table(doses_f, columns=["pmid", "iu_per_day", "bolus_iu"]) if doses_f else None)
+                _spill(findings, part, offset, design_of, dose_of, cols, spill_schema, writers)
+                offset += findings.num_rows
     finally:
         for w in writers:
             w.close()
@@ -343,6 +328,43 @@ def build_evidence_map_from_parts(parts: list[tuple[Path | None, Path, Path | No
         for n, r in wanted:
             out[n]["representative_sentence"] = sentences[r].as_py()
     return pa.Table.from_pylist(out, schema=TABLES["evidence_map"])
+
+
+def _batches(findings_f: Path, rows: int) -> Iterator[pa.Table]:
+    """The evidence-map columns of one partition's findings file, ``rows`` rows at a time, in file
+    order (read as the findings schema, so a column missing from an old file reads as nulls)."""
+    dataset = ds.dataset(findings_f, format="parquet", schema=TABLES["findings"])
+    for batch in dataset.to_batches(columns=list(_FINDING_COLUMNS), batch_size=rows, use_threads=False):
+        if batch.num_rows:
+            yield pa.Table.from_batches([batch])
+
+
+def _spill(findings: pa.Table, part: int, offset: int, design_of: dict, dose_of: dict, cols: list[str],
+           spill_schema: pa.Schema, writers: list) -> None:
+    """Pass 1 of :func:`build_evidence_map_from_parts` for one batch of findings rows: attach each
+    row's paper design and doses, then append it to the spill file of its group key."""
+    k = len(writers)
+    keys = _keys(findings)
+    pmids = findings.column("pmid").to_pylist()
+    own = findings.column("study_design").to_pylist()
+    no_dose = ([], [])
+    extra = {
+        "_design": pa.array([design_of.get(p) or d for p, d in zip(pmids, own)], pa.string()),
+        "_part": pa.array([part] * len(pmids), pa.int32()),
+        "_row": pa.array(range(offset, offset + len(pmids)), pa.int64()),
+        "_days": pa.array([dose_of.get(p, no_dose)[0] for p in pmids], pa.list_(pa.float64())),
+        "_boluses": pa.array([dose_of.get(p, no_dose)[1] for p in pmids], pa.list_(pa.float64())),
+    }
+    table = pa.Table.from_arrays([findings.column(c) for c in cols] + list(extra.values()), schema=spill_schema)
+    target = np.array([zlib.crc32("\x1f".join(key).encode()) % k for key in keys], np.int64)
+    # one stable sort by spill file, then contiguous slices: rows keep their findings-table
+    # order within a file, and the batch is not scanned once per file
+    grouped = table.take(pa.array(np.argsort(target, kind="stable")))
+    start = 0
+    for i, count in enumerate(np.bincount(target, minlength=k)):
+        if count:
+            writers[i].write_table(grouped.slice(start, count))
+            start += count
 
 
 def build_evidence_tables(out_dir: str | Path) -> dict[str, pa.Table]:

@@ -72,6 +72,7 @@ def _text(title: str | None, abstract: str | None) -> str:
 
 
 SLICE = 2000  # papers turned into Python strings at a time: memory follows this, not the corpus
+ZONE_DOCS = 500  # candidate papers tokenized per spaCy memory zone (see _add_rows)
 
 
 _PAPER_COLUMNS = ["pmid", "title", "abstract", "study_design"]
@@ -201,10 +202,40 @@ def _tables(mech: list[dict], deliv: list[dict]) -> tuple[pa.Table, pa.Table]:
     )
 
 
+def _groups(items: Iterator, size: int) -> Iterator[list]:
+    group: list = []
+    for item in items:
+        group.append(item)
+        if len(group) >= size:
+            yield group
+            group = []
+    if group:
+        yield group
+
+
 def _add_rows(papers: pa.Table | list[Path], findings: pa.Table | None, conditions: pa.Table | None,
               mech: list[dict], deliv: list[dict]) -> None:
+    """Rows of the candidate papers, ZONE_DOCS candidates at a time, each group inside a spaCy memory
+    zone: the strings and lexemes of its words are dropped after it, so memory follows the group
+    size, not the number of papers (the rows hold plain Python values only)."""
+    nlp = _nlp()[0]
+    for todo in _groups(_candidates(papers), ZONE_DOCS):
+        if not _warm:
+            # the process's first group outside a zone: its common words stay in the vocab and the
+            # tokenizer's cache for every later zone (one group's worth, so memory stays bounded)
+            _add_group_rows(todo, findings, conditions, mech, deliv)
+            _warm.append(True)
+            continue
+        with nlp.memory_zone():
+            _add_group_rows(todo, findings, conditions, mech, deliv)
+
+
+_warm: list[bool] = []  # whether this process's mechanism pipeline has seen its first group
+
+
+def _add_group_rows(todo: list[tuple[str, str | None, str]], findings: pa.Table | None, conditions: pa.Table | None,
+                    mech: list[dict], deliv: list[dict]) -> None:
     # findings and conditions only of the papers that may match a cue (few, even in a large store)
-    todo = list(_candidates(papers))
     maybe = {pmid for pmid, _, _ in todo}
     by_pmid, conds = _paper_results(_only(findings, maybe), _only(conditions, maybe))
     for pmid, design, sents, hits, context in _scan(todo):
