@@ -222,3 +222,28 @@ def test_dask_local_cluster_gives_the_same_tables(tmp_path, shared):
     assert outs["dask"] == outs["thread"]
     assert parse_tasks == {"thread": 0, "dask": 2}  # on Dask: one parse task per input file
     assert len(outs["thread"]["papers"]) > 149 and len(outs["thread"]["findings"]) > 100
+
+
+def test_single_process_batches_forget_their_new_words(shared):
+    """``run.extract`` in one process: after the pipeline's first batch, each batch runs in a spaCy
+    memory zone, so the vocabulary stays the size the first batch left (a long run does not grow with
+    the corpus's distinct words), and the rows are those of a pipeline that never used a zone."""
+    from dataclasses import asdict
+
+    from vdmine import run as steps
+    from vdmine.nlp.extract import extract_records
+    from vdmine.nlp.pipeline import build_pipeline
+    from vdmine.pubmed.sources import iter_jsonl
+
+    recs = [r for r in islice(iter_jsonl(shared / "corpus" / "offtopic.jsonl"), 240) if isinstance(r, Record)]
+    nlp, plain = build_pipeline(), build_pipeline()
+    got, strings = [], []
+    for chunk in (recs[:80], recs[80:160], recs[160:]):
+        done, failed = steps.extract(nlp, chunk, show_progress=False)
+        assert not failed
+        got += done
+        strings.append(len(nlp.vocab.strings))
+    want = list(extract_records(plain, recs))
+    assert len(recs) == 240 and [asdict(d) for d in got] == [asdict(d) for d in want]
+    assert strings[0] == strings[1] == strings[2]  # the zoned batches left no string behind
+    assert len(plain.vocab.strings) > strings[0] + 1000  # ... which they would have without zones

@@ -24,7 +24,7 @@ import shutil
 import uuid
 from collections import Counter, defaultdict, deque
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -35,7 +35,7 @@ import pyarrow.parquet as pq
 
 from vdmine import __version__
 from vdmine.config import Config
-from vdmine.nlp.extract import DocRows, extract_records
+from vdmine.nlp.extract import DocRows, bounded_vocab, extract_records
 from vdmine.progress import Progress
 from vdmine.pubmed.eutils import EutilsClient
 from vdmine.pubmed.xml import Item, iter_pubmed_xml
@@ -254,13 +254,17 @@ def stage(store: Store, cfg: Config, nlp, items: Iterable[Item], fingerprint: st
 
 def extract(nlp, records: list[Record], batch_size: int = 64, n_process: int = 1,
             show_progress: bool = True) -> tuple[list[DocRows], list[Quarantined]]:
-    """Run the NLP pipeline over records (progress shown), splitting results from failures."""
+    """Run the NLP pipeline over records (progress shown), splitting results from failures.
+
+    In this process (``n_process = 1``) the batch runs in :func:`bounded_vocab`, so a long run's
+    vocabulary does not grow with the corpus (forked workers are recycled instead)."""
     done: list[DocRows] = []
     failed: list[Quarantined] = []
     bar = Progress("extracting", total=len(records), enabled=show_progress)
-    for out in extract_records(nlp, records, batch_size=batch_size, n_process=n_process):
-        (failed if isinstance(out, Quarantined) else done).append(out)
-        bar.advance()
+    with bounded_vocab(nlp) if n_process == 1 else nullcontext():
+        for out in extract_records(nlp, records, batch_size=batch_size, n_process=n_process):
+            (failed if isinstance(out, Quarantined) else done).append(out)
+            bar.advance()
     bar.close()
     return done, failed
 

@@ -28,6 +28,7 @@ from spacy.util import filter_spans
 
 from vdmine.evidence import data
 from vdmine.evidence.map import SECTION_RANK
+from vdmine.nlp.extract import bounded_vocab
 from vdmine.store.schemas import TABLES
 
 
@@ -220,17 +221,8 @@ def _add_rows(papers: pa.Table | list[Path], findings: pa.Table | None, conditio
     size, not the number of papers (the rows hold plain Python values only)."""
     nlp = _nlp()[0]
     for todo in _groups(_candidates(papers), ZONE_DOCS):
-        if not _warm:
-            # the process's first group outside a zone: its common words stay in the vocab and the
-            # tokenizer's cache for every later zone (one group's worth, so memory stays bounded)
+        with bounded_vocab(nlp):  # the pipeline's first group stays: its common words are kept
             _add_group_rows(todo, findings, conditions, mech, deliv)
-            _warm.append(True)
-            continue
-        with nlp.memory_zone():
-            _add_group_rows(todo, findings, conditions, mech, deliv)
-
-
-_warm: list[bool] = []  # whether this process's mechanism pipeline has seen its first group
 
 
 def _add_group_rows(todo: list[tuple[str, str | None, str]], findings: pa.Table | None, conditions: pa.Table | None,

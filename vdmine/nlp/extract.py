@@ -7,7 +7,9 @@ schema in :mod:`vdmine.store.schemas`; :mod:`vdmine.nlp.design` also exposes
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from spacy.language import Language
@@ -40,6 +42,27 @@ def doc_rows(doc, record: Record) -> DocRows:
     )
     out.findings = findings.rows(doc, record.pmid, study_design=fields.get("study_design"))
     return out
+
+
+# Pipelines that have run their first batch outside a memory zone (see bounded_vocab).
+_WARMED: "weakref.WeakSet[Language]" = weakref.WeakSet()
+
+
+@contextmanager
+def bounded_vocab(nlp: Language) -> Iterator[None]:
+    """A block whose new words the pipeline forgets at its end (spaCy's ``nlp.memory_zone()``).
+
+    Why: spaCy keeps a lexeme and its strings for every distinct word it has seen, so a long run in
+    one process grows with the corpus's vocabulary. The pipeline's first block runs outside a zone,
+    so its words (the common ones) stay, in the vocabulary and in the tokenizer's chunk cache, for
+    every later block. Whatever leaves the block must be plain Python values (rows), not Docs or
+    Spans."""
+    if nlp in _WARMED:
+        with nlp.memory_zone():
+            yield
+    else:
+        yield
+        _WARMED.add(nlp)
 
 
 def _quarantine(record: Record, exc: Exception) -> Quarantined:
