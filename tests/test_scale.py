@@ -225,7 +225,7 @@ def test_dask_local_cluster_gives_the_same_tables(tmp_path, shared):
 
 
 def test_single_process_batches_forget_their_new_words(shared):
-    """``run.extract`` in one process: after the pipeline's first batch, each batch runs in a spaCy
+    """A run's extraction in one process: after the pipeline's first batch, each batch runs in a spaCy
     memory zone, so the vocabulary stays the size the first batch left (a long run does not grow with
     the corpus's distinct words), and the rows are those of a pipeline that never used a zone."""
     from dataclasses import asdict
@@ -238,8 +238,7 @@ def test_single_process_batches_forget_their_new_words(shared):
     recs = [r for r in islice(iter_jsonl(shared / "corpus" / "offtopic.jsonl"), 240) if isinstance(r, Record)]
     nlp, plain = build_pipeline(), build_pipeline()
     got, strings = [], []
-    for chunk in (recs[:80], recs[80:160], recs[160:]):
-        done, failed = steps.extract(nlp, chunk, show_progress=False)
+    for done, failed in steps.local_extractor(nlp)(iter((recs[:80], recs[80:160], recs[160:]))):
         assert not failed
         got += done
         strings.append(len(nlp.vocab.strings))

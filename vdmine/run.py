@@ -156,10 +156,16 @@ def _stored_to_refresh(store: Store, pmids: dict[str, tuple[int, int, str]]) -> 
 
 
 def local_extractor(nlp, batch_size: int = 64, n_process: int = 1) -> ExtractBatches:
-    """Extraction of each batch in this process (and its ``n_process`` forked workers)."""
+    """Extraction of each batch in this process (and its ``n_process`` forked workers).
+
+    In this process (``n_process = 1``) each batch runs in :func:`bounded_vocab`, so a long run's
+    vocabulary does not grow with the corpus's distinct words (forked workers are recycled
+    instead). Only here, where one thread uses the pipeline: a memory zone is not thread-safe."""
     def run(batches: Iterable[list[Record]]) -> Iterator[tuple[list[DocRows], list[Quarantined]]]:
         for records in batches:
-            yield extract(nlp, records, batch_size, n_process, show_progress=False)
+            with bounded_vocab(nlp) if n_process == 1 else nullcontext():
+                out = extract(nlp, records, batch_size, n_process, show_progress=False)
+            yield out
     return run
 
 
@@ -254,17 +260,13 @@ def stage(store: Store, cfg: Config, nlp, items: Iterable[Item], fingerprint: st
 
 def extract(nlp, records: list[Record], batch_size: int = 64, n_process: int = 1,
             show_progress: bool = True) -> tuple[list[DocRows], list[Quarantined]]:
-    """Run the NLP pipeline over records (progress shown), splitting results from failures.
-
-    In this process (``n_process = 1``) the batch runs in :func:`bounded_vocab`, so a long run's
-    vocabulary does not grow with the corpus (forked workers are recycled instead)."""
+    """Run the NLP pipeline over records (progress shown), splitting results from failures."""
     done: list[DocRows] = []
     failed: list[Quarantined] = []
     bar = Progress("extracting", total=len(records), enabled=show_progress)
-    with bounded_vocab(nlp) if n_process == 1 else nullcontext():
-        for out in extract_records(nlp, records, batch_size=batch_size, n_process=n_process):
-            (failed if isinstance(out, Quarantined) else done).append(out)
-            bar.advance()
+    for out in extract_records(nlp, records, batch_size=batch_size, n_process=n_process):
+        (failed if isinstance(out, Quarantined) else done).append(out)
+        bar.advance()
     bar.close()
     return done, failed
 

@@ -28,7 +28,7 @@ from spacy.util import filter_spans
 
 from vdmine.evidence import data
 from vdmine.evidence.map import SECTION_RANK
-from vdmine.nlp.extract import bounded_vocab
+from vdmine.nlp.extract import bounded_vocab, chunks
 from vdmine.store.schemas import TABLES
 
 
@@ -203,24 +203,13 @@ def _tables(mech: list[dict], deliv: list[dict]) -> tuple[pa.Table, pa.Table]:
     )
 
 
-def _groups(items: Iterator, size: int) -> Iterator[list]:
-    group: list = []
-    for item in items:
-        group.append(item)
-        if len(group) >= size:
-            yield group
-            group = []
-    if group:
-        yield group
-
-
 def _add_rows(papers: pa.Table | list[Path], findings: pa.Table | None, conditions: pa.Table | None,
               mech: list[dict], deliv: list[dict]) -> None:
     """Rows of the candidate papers, ZONE_DOCS candidates at a time, each group inside a spaCy memory
     zone: the strings and lexemes of its words are dropped after it, so memory follows the group
     size, not the number of papers (the rows hold plain Python values only)."""
     nlp = _nlp()[0]
-    for todo in _groups(_candidates(papers), ZONE_DOCS):
+    for todo in chunks(_candidates(papers), ZONE_DOCS):
         with bounded_vocab(nlp):  # the pipeline's first group stays: its common words are kept
             _add_group_rows(todo, findings, conditions, mech, deliv)
 

@@ -11,11 +11,14 @@ import weakref
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from spacy.language import Language
 
 from vdmine.nlp import conditions, design, doses, exposures, findings
 from vdmine.records import Quarantined, Record
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -110,10 +113,11 @@ def _serial(nlp: Language, chunk: list[Record], batch_size: int) -> list[DocRows
     return out
 
 
-def _chunks(records: Iterable[Record], size: int) -> Iterator[list[Record]]:
-    chunk: list[Record] = []
-    for record in records:
-        chunk.append(record)
+def chunks(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    """Lists of ``size`` items (the last one shorter), read lazily."""
+    chunk: list[T] = []
+    for item in items:
+        chunk.append(item)
         if len(chunk) >= size:
             yield chunk
             chunk = []
@@ -197,7 +201,7 @@ def _parallel(nlp: Language, records: Iterable[Record], batch_size: int, n_proce
     pool, submitted = None, 0
     pending: deque = deque()
     try:
-        for chunk in _chunks(records, batch_size):
+        for chunk in chunks(records, batch_size):
             if pool is None or submitted >= _CHUNKS_PER_WORKER * n_process:
                 if pool is not None:
                     pool.shutdown(wait=False)  # its workers finish the chunks already given to them
@@ -238,7 +242,7 @@ def extract_records(
         yield from _parallel(nlp, records, batch_size, n_process)
         return
     if n_process > 1:  # no fork (Windows/macOS spawn): spaCy's multiprocessing, rows built here
-        for chunk in _chunks(records, batch_size * n_process):
+        for chunk in chunks(records, batch_size * n_process):
             try:
                 pairs = ((r.text, r) for r in chunk)
                 docs = list(nlp.pipe(pairs, as_tuples=True, batch_size=batch_size, n_process=n_process))
@@ -251,5 +255,5 @@ def extract_records(
                 except Exception as exc:
                     yield _quarantine(record, exc)
         return
-    for chunk in _chunks(records, batch_size):
+    for chunk in chunks(records, batch_size):
         yield from _serial(nlp, chunk, batch_size)
