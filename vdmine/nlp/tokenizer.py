@@ -558,30 +558,30 @@ class ChunkCachedTokenizer:
             entries = [e or zone[p] for p, e in zip(pieces, entries)]
         return entries
 
-    def __call__(self, text: str) -> Doc:
-        if self.vocab.in_memory_zone:
-            if self._zone is None:  # vocab.memory_zone() alone: nowhere safe to cache
-                doc = self.inner(text)
+    def _entries(self, pieces: list[str]) -> list:
+        """The entries of ``pieces`` outside a memory zone, admitting the missing ones to the cache."""
+        entries = list(map(self._cache.get, pieces))
+        if None in entries:
+            missing = [i for i, e in enumerate(entries) if e is None]
+            cache = self._cache
+            self._admit([pieces[i] for i in missing])
+            if self._cache is cache:  # same generation: only the missing entries are new
+                for i in missing:
+                    entries[i] = cache[pieces[i]]
             else:
-                entries = self._zone_entries(_PIECES.findall(text))
-                words = list(chain.from_iterable(map(_first, entries)))
-                spaces = list(chain.from_iterable(map(_second, entries)))
-                doc = Doc(self.vocab, words=words, spaces=spaces)
+                entries = list(map(self._cache.get, pieces))
+                if None in entries:  # a new generation started mid-document
+                    self._admit(pieces)
+                    entries = list(map(self._cache.get, pieces))
+        return entries
+
+    def __call__(self, text: str) -> Doc:
+        in_zone = self.vocab.in_memory_zone
+        if in_zone and self._zone is None:  # vocab.memory_zone() alone: nowhere safe to cache
+            doc = self.inner(text)
         else:
             pieces = _PIECES.findall(text)
-            entries = list(map(self._cache.get, pieces))
-            if None in entries:
-                missing = [i for i, e in enumerate(entries) if e is None]
-                cache = self._cache
-                self._admit([pieces[i] for i in missing])
-                if self._cache is cache:  # same generation: only the missing entries are new
-                    for i in missing:
-                        entries[i] = cache[pieces[i]]
-                else:
-                    entries = list(map(self._cache.get, pieces))
-                    if None in entries:  # a new generation started mid-document
-                        self._admit(pieces)
-                        entries = list(map(self._cache.get, pieces))
+            entries = self._zone_entries(pieces) if in_zone else self._entries(pieces)
             words = list(chain.from_iterable(map(_first, entries)))
             spaces = list(chain.from_iterable(map(_second, entries)))
             doc = Doc(self.vocab, words=words, spaces=spaces)
