@@ -150,8 +150,9 @@ def test_dose_shortcuts_are_exact(nlp, shared):
 def test_one_character_start_scan_is_exact(shared):
     """Starts that are all one character (the dose number: a digit or ".") are found by a scan that
     begins with the character itself; the positions equal those of the general scan."""
-    import re
     from itertools import islice
+
+    from prefilter_reference import start_positions
 
     from vdmine.nlp import doses
     from vdmine.nlp import prefilter as pf
@@ -160,20 +161,11 @@ def test_one_character_start_scan_is_exact(shared):
 
     st = doses.data().dose_starts
     assert st.one_char  # the one-character scan is in use
-    general = re.compile(r"\W(?=" + "|".join([re.escape(x) for x in st.lits] + [r"\d"]) + ")")
-
-    def reference(text: str) -> list[int]:
-        folded = pf.fold(text)
-        out = [m.end() for m in general.finditer(folded)]
-        if re.match(r"\d", folded) or any(folded.startswith(x) for x in st.lits):
-            out.insert(0, 0)
-        return out
-
     texts = [r.text for name in ("vitd_pain.jsonl", "evidence_inference_vitd_ico.jsonl", "offtopic.jsonl")
              for r in islice(iter_jsonl(shared / "corpus" / name), 500) if isinstance(r, Record)]
     texts += ["1.5 mg", ".5 mg", "a1 2", "_1 .2", "x.3,4 (5)", "٣ mg ½", "", "1", "ab"]
     for text in texts:
-        assert pf.positions(st, text, pf.fold(text)) == reference(text), text[:80]
+        assert pf.positions(st, text, pf.fold(text)) == start_positions(st, text), text[:80]
 
 
 def test_word_before_search_starts_late_but_finds_the_same_match(shared):
