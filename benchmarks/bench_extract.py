@@ -77,6 +77,9 @@ def main(argv=None) -> int:
     ap.add_argument("--records", type=int, default=5000)
     ap.add_argument("--n-process", type=int, default=1)
     ap.add_argument("--batch-size", type=int, default=64)
+    ap.add_argument("--disable", action="append", default=[], metavar="COMPONENT",
+                    help="leave this pipeline component out (repeatable); e.g. vdmine_findings measures "
+                         "extraction I alone (conditions, exposures, doses, design, sample size: issue 3)")
     args = ap.parse_args(argv)
     shared = shared_dir()
     if shared is None:
@@ -84,6 +87,8 @@ def main(argv=None) -> int:
         return 1
     recs = corpus_records(shared)
     nlp = get_pipeline()
+    for name in args.disable:
+        nlp.disable_pipe(name)  # unknown names fail here, with spaCy's list of the pipeline's components
     list(extract_records(nlp, recs[:50]))  # warm-up (lexicon loading, first-call costs)
     counts = {"conditions": 0, "exposures": 0, "doses": 0, "findings": 0}
     chunk: dict[str, list] = {k: [] for k in counts}
@@ -110,7 +115,7 @@ def main(argv=None) -> int:
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     child = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     print(f"extract: {n} abstracts in {dt:.1f}s = {n / dt:,.0f} abstracts/s (n_process={args.n_process}, "
-          f"batch={args.batch_size}); this process's CPU {cpu:.1f}s = {n / cpu:,.0f} abstracts per CPU-second; peak RSS {rss:,.0f} MiB (children {child:,.0f} MiB); "
+          f"batch={args.batch_size}, components: {', '.join(nlp.pipe_names)}); this process's CPU {cpu:.1f}s = {n / cpu:,.0f} abstracts per CPU-second; peak RSS {rss:,.0f} MiB (children {child:,.0f} MiB); "
           f"peak PSS incl. workers {sampler.peak:,.0f} MiB; rows {counts}; "
           f"{platform.machine()}, Python {platform.python_version()}")
     return 0
