@@ -158,3 +158,34 @@ def test_mechanism_and_delivery_sentences_on_real_records(corpus):
     deliveries = {(r["pmid"], r["delivery"]) for r in deliv.to_pylist()}
     # "... Single Intramuscular versus Staggered Oral Dose of 600 000IU Vitamin D in Treatment of Nutritional Rickets"
     assert {("vdw:319", "intramuscular"), ("vdw:319", "oral")} <= deliveries
+
+
+def test_mechanism_and_delivery_sent_idx_names_the_extraction_pipelines_sentence(corpus):
+    """``sent_idx`` joins mechanisms and delivery with findings (docs/data_dictionary.md), so it
+    must number sentences as the extraction pipeline does: a title without a full stop and each
+    structured-abstract section are sentences of their own there. (Until 2026-11-24 the mechanism
+    step used spaCy's plain sentencizer and glued "Title\\nPurpose." into one sentence, shifting
+    every later index: 74 of 650 mechanism rows of the 5,000-record benchmark named another
+    sentence.)"""
+    from vdmine.evidence.mechanisms import mechanism_and_delivery_rows
+    from vdmine.nlp.pipeline import get_pipeline
+    from vdmine.pubmed.sources import iter_jsonl
+    from vdmine.records import Record
+
+    recs = {r.pmid: r for name in ("vitd_pain.jsonl", "vitd_other.jsonl", "offtopic.jsonl")
+            for r in iter_jsonl(corpus / name) if isinstance(r, Record)}
+    papers = pa.Table.from_pylist(
+        [dict(pmid=r.pmid, title=r.title, abstract=r.abstract) for r in recs.values()], schema=TABLES["papers"])
+    mech, deliv = mechanism_and_delivery_rows(papers)
+    rows = mech.to_pylist() + deliv.to_pylist()
+    assert len(rows) > 300
+    nlp = get_pipeline()
+    sentences = {}
+    titled = 0
+    for row in rows:
+        pmid = row["pmid"]
+        if pmid not in sentences:
+            sentences[pmid] = [s.text.strip() for s in nlp(recs[pmid].text).sents]
+        assert sentences[pmid][row["sent_idx"]] == row["sentence"], (pmid, row["sent_idx"])
+        titled += row["sent_idx"] == 0 and recs[pmid].title.strip() == row["sentence"]
+    assert titled >= 10  # cue words in titles: the title is sentence 0, alone

@@ -5,8 +5,9 @@ immune cells, cytokines) and how it is given (injectable hydrogel, intramuscular
 are sentence-level cue matches over title + abstract. The cue words are data
 (mechanism_cues.tsv, delivery_cues.tsv, context_cues.tsv).
 
-Sentences come from the same tokenizer + sentencizer as the extraction pipeline, so ``sent_idx``
-joins with the findings table on ``(pmid, sent_idx)``.
+Sentences come from the same tokenizer and sentence boundaries (line breaks, then spaCy's
+sentencizer rule) as the extraction pipeline, so ``sent_idx`` joins with the findings table on
+``(pmid, sent_idx)``.
 """
 
 from __future__ import annotations
@@ -34,12 +35,15 @@ from vdmine.store.schemas import TABLES
 
 @lru_cache(maxsize=1)
 def _nlp():
-    """Tokenizer + sentencizer only, with one PhraseMatcher holding every cue vocabulary."""
+    """Tokenizer + sentence boundaries only, with one PhraseMatcher holding every cue vocabulary.
+    Both are the extraction pipeline's own (``make_tokenizer``, ``add_sentence_boundaries``), so
+    a row's ``sent_idx`` names the same sentence as in the findings table."""
+    from vdmine.nlp.pipeline import add_sentence_boundaries
     from vdmine.nlp.tokenizer import make_tokenizer
 
     nlp = spacy.blank("en")
     nlp.tokenizer = make_tokenizer(nlp)
-    nlp.add_pipe("sentencizer")
+    add_sentence_boundaries(nlp)
     matcher = PhraseMatcher(nlp.vocab, attr="LOWER")
     cue_info: dict[str, data.Cue] = {}
     for prefix, cues in (("M", data.mechanism_cues()), ("D", data.delivery_cues())):

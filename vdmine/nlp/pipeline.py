@@ -145,6 +145,14 @@ def _base(model: str) -> Language:
         raise VdmineError("E040", model=model) from None
 
 
+def add_sentence_boundaries(nlp: Language) -> None:
+    """Put the model-free sentence boundaries first in ``nlp``: line breaks end sentences, then
+    spaCy's sentencizer rule. Every pipeline that numbers sentences uses this one function, so a
+    ``sent_idx`` means the same sentence in every table (findings, mechanisms, delivery)."""
+    nlp.add_pipe("vdmine_sentencizer", name="sentencizer", first=True)  # spaCy's rule, on arrays
+    nlp.add_pipe("vdmine_line_breaks", first=True)
+
+
 def build_pipeline(nlp_cfg: NlpConfig | None = None, exposure_cfg: ExposureConfig | None = None) -> Language:
     """Assemble the pipeline. Call once per process (see :func:`get_pipeline`)."""
     nlp_cfg = nlp_cfg or NlpConfig()
@@ -152,8 +160,7 @@ def build_pipeline(nlp_cfg: NlpConfig | None = None, exposure_cfg: ExposureConfi
     nlp = _base(nlp_cfg.model)
     nlp.tokenizer = make_tokenizer(nlp)
     if not ({"parser", "senter", "sentencizer"} & set(nlp.pipe_names)):
-        nlp.add_pipe("vdmine_sentencizer", name="sentencizer", first=True)  # spaCy's rule, on arrays
-        nlp.add_pipe("vdmine_line_breaks", first=True)
+        add_sentence_boundaries(nlp)
     # scispaCy's abbreviation algorithm on token arrays, without its leak (abbreviations.py)
     nlp.add_pipe("vdmine_abbreviations", name="abbreviation_detector")
     nlp.add_pipe("vdmine_conditions", config={"vocabularies": list(nlp_cfg.vocabularies)})
