@@ -95,6 +95,10 @@ class OutputConfig:
     # against the evidence map. A relative path is taken from the config file's folder's parent
     # (the project root for configs/*.toml), else from the working directory.
     claims: str = ""
+    # Width of the pmid ranges the tables keyed by pmid are partitioned by (one file per range);
+    # 0 = the output's current width, 1,000,000 for a new output. Changing it re-partitions the
+    # existing tables at the next run (docs/configuration.md).
+    pmid_partition_width: int = 0
 
 
 @dataclass
@@ -186,6 +190,9 @@ def _validate(cfg: Config) -> None:
         raise VdmineError("E004", key="run.extract_chunk", value=cfg.run.extract_chunk, detail="must be >= 1")
     if cfg.output.claims:
         cfg.output.claims = str(_claims_path(cfg))
+    if cfg.output.pmid_partition_width != 0 and not 1000 <= cfg.output.pmid_partition_width <= 1_000_000_000:
+        raise VdmineError("E004", key="output.pmid_partition_width", value=cfg.output.pmid_partition_width,
+                          detail="must be 0 (keep the output's) or 1000..1000000000")
     if cfg.run.batch_records < 1:
         raise VdmineError("E004", key="run.batch_records", value=cfg.run.batch_records, detail="must be >= 1")
     if cfg.nlp.n_process < 1:

@@ -4,7 +4,7 @@ record source -> :func:`stage` (read, extract, stage rows on disk, batch by batc
 (merge partition by partition, one atomic snapshot) (-> report)
 
 Memory follows ``[run] batch_records``, not the size of the input or of the store: each batch's
-rows are written as delta Parquet files under ``OUT/.vdmine/work/`` and dropped; what stays in
+rows are written as delta files (Arrow IPC) under ``OUT/.vdmine/work/`` and dropped; what stays in
 memory is one small tuple per pmid of the run (version, batch, kind) and the quarantined items.
 
 Fetching from E-utilities stages each raw EFetch batch on disk under the output folder
@@ -40,7 +40,7 @@ from vdmine.progress import Progress
 from vdmine.pubmed.eutils import EutilsClient
 from vdmine.pubmed.xml import Item, iter_pubmed_xml
 from vdmine.records import Deletion, Quarantined, Record
-from vdmine.store.dataset import PartitionMerge, Store, bucket_of
+from vdmine.store.dataset import PartitionMerge, Store, bucket_of, group_by_bucket
 from vdmine.store.schemas import TABLES
 from vdmine.store.tables import (
     SENTENCE_TABLES,
@@ -88,13 +88,16 @@ ExtractBatches = Callable[[Iterable[list[Record]]], Iterator[tuple[list[DocRows]
 
 @dataclass
 class Staged:
-    """What a run read, kept small: extracted rows are in delta Parquet files under ``work`` (one
+    """What a run read, kept small: extracted rows are in delta files (Arrow IPC) under ``work`` (one
     per table, pmid partition and batch); in memory stays one tuple per pmid, (version, batch,
     kind), so that within a run the highest version of a pmid wins (the later one on a tie) and a
-    DeleteCitation removes it, wherever in the input they come."""
+    DeleteCitation removes it, wherever in the input they come. :func:`commit` consumes it: it
+    empties ``pmids``, ``failed`` and ``quarantined`` once they are in its plan and tables, so
+    that this index is not in memory while the derived tables are built."""
 
     work: Path
     now: dt.datetime
+    width: int  # the pmid partition width its delta files are cut for (the store's, see stage)
     pmids: dict[str, tuple[int, int, str]] = field(default_factory=dict)
     failed: set[tuple[str, int]] = field(default_factory=set)  # (pmid, batch) whose extraction failed
     quarantined: list[Quarantined] = field(default_factory=list)
@@ -169,17 +172,22 @@ def local_extractor(nlp, batch_size: int = 64, n_process: int = 1) -> ExtractBat
     return run
 
 
-def _write_delta(work: Path, name: str, index: int, table: pa.Table) -> None:
+# Delta files are Arrow IPC (lz4), not Parquet: a run writes one per table, partition and batch
+# and the merge reads each back once, so with fine partitions they are many and small, and
+# Parquet's per-file encode/decode dominated (docs/performance.md, "Finer pmid partitions").
+_DELTA_OPTS = pa.ipc.IpcWriteOptions(compression="lz4")
+
+
+def _write_delta(work: Path, name: str, index: int, table: pa.Table, width: int) -> None:
     """One batch's rows of one table, split by pmid partition (internal files, not published)."""
     if table.num_rows == 0:
         return
-    groups: dict[str, list[int]] = defaultdict(list)
-    for i, pmid in enumerate(table.column("pmid").to_pylist()):
-        groups[bucket_of(pmid)].append(i)
-    for bucket, idx in groups.items():
+    for bucket, part in group_by_bucket(table, width):
         d = work / name / bucket
         d.mkdir(parents=True, exist_ok=True)
-        pq.write_table(table.take(pa.array(idx, pa.int64())), d / f"{index:06d}.parquet", compression="snappy")
+        with pa.OSFile(str(d / f"{index:06d}.arrow"), "wb") as sink, \
+                pa.ipc.new_file(sink, part.schema, options=_DELTA_OPTS) as writer:
+            writer.write_table(part)
 
 
 def stage(store: Store, cfg: Config, nlp, items: Iterable[Item], fingerprint: str, *,
@@ -188,12 +196,15 @@ def stage(store: Store, cfg: Config, nlp, items: Iterable[Item], fingerprint: st
     """Read items and extract what needs it, ``[run] batch_records`` records at a time; each
     batch's rows go to delta files and leave memory. New or changed records are extracted;
     unchanged ones are skipped (their rows stay) unless the extractor fingerprint changed, in
-    which case every stored paper is re-extracted too (streamed from the store)."""
+    which case every stored paper is re-extracted too (streamed from the store). The run's pmid
+    partition width is ``[output] pmid_partition_width`` if set, else the store's
+    (:attr:`Store.pmid_width`); a store at another width is re-partitioned by the commit."""
     use_system_memory_pool()
     n = batch_records or cfg.run.batch_records
     extract_batches = extract_batches or local_extractor(nlp, cfg.nlp.batch_size, cfg.nlp.n_process)
     shutil.rmtree(store.internal / "work", ignore_errors=True)  # a dead run's leftovers: we hold the lock
-    out = Staged(work=store.internal / "work" / uuid.uuid4().hex[:12], now=now or dt.datetime.now(dt.timezone.utc))
+    out = Staged(work=store.internal / "work" / uuid.uuid4().hex[:12], now=now or dt.datetime.now(dt.timezone.utc),
+                 width=cfg.output.pmid_partition_width or store.pmid_width)
     out.work.mkdir(parents=True)
     stored = _stored_index(store)
     refresh_all = store.has("papers") and store.load_state().get("extractor_fingerprint") != fingerprint
@@ -243,9 +254,9 @@ def stage(store: Store, cfg: Config, nlp, items: Iterable[Item], fingerprint: st
         for q in failed:
             out.failed.add((q.record_id, index))
             out.quarantined.append(q)
-        _write_delta(out.work, "papers", index, to_table("papers", [paper_row(r, out.now, fields.get(r.pmid)) for r in records]))
+        _write_delta(out.work, "papers", index, to_table("papers", [paper_row(r, out.now, fields.get(r.pmid)) for r in records]), out.width)
         for name in SENTENCE_TABLES:
-            _write_delta(out.work, name, index, to_table(name, [row for d in docs for row in getattr(d, name)]))
+            _write_delta(out.work, name, index, to_table(name, [row for d in docs for row in getattr(d, name)]), out.width)
         del docs, failed, records, fields
         pa.default_memory_pool().release_unused()
     bar.close()
@@ -352,20 +363,25 @@ def derived_tables(inputs: dict) -> dict:
 @dataclass
 class _Plan:
     """Per pmid partition: which pmids this run deletes, replaces or refreshes, and in which
-    batch's delta file their new rows are."""
+    batch's delta file their new rows are. The sentence rows replaced in a partition are those of
+    the pmids of its ``doc_batches`` (not kept twice)."""
 
     deleted: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
     full: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))  # papers rows taken whole
     fields: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))  # only extraction fields
-    replaced: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))  # sentence rows replaced
     paper_batches: dict[str, dict[int, list[str]]] = field(default_factory=lambda: defaultdict(lambda: defaultdict(list)))
     doc_batches: dict[str, dict[int, list[str]]] = field(default_factory=lambda: defaultdict(lambda: defaultdict(list)))
+
+    def replaced(self, bucket: str) -> list[str]:
+        """pmids whose sentence rows this run replaces in a partition."""
+        return [p for pmids in self.doc_batches.get(bucket, {}).values() for p in pmids]
 
 
 def _plan(staged: Staged) -> _Plan:
     plan = _Plan()
+    width = staged.width
     for pmid, (_, batch, kind) in staged.pmids.items():
-        bucket = bucket_of(pmid)
+        bucket = bucket_of(pmid, width)
         if kind == DELETED:
             plan.deleted[bucket].append(pmid)
             continue
@@ -379,7 +395,6 @@ def _plan(staged: Staged) -> _Plan:
             plan.fields[bucket].append(pmid)
             plan.paper_batches[bucket][batch].append(pmid)
         if ok:
-            plan.replaced[bucket].append(pmid)
             plan.doc_batches[bucket][batch].append(pmid)
     return plan
 
@@ -388,9 +403,10 @@ def _read_delta(work: Path, name: str, bucket: str, wanted: dict[int, list[str]]
     """The winning rows of one partition from the batches' delta files."""
     parts = []
     for index, pmids in sorted(wanted.items()):
-        f = work / name / bucket / f"{index:06d}.parquet"
+        f = work / name / bucket / f"{index:06d}.arrow"
         if f.exists():
-            t = pq.read_table(f, schema=TABLES[name])
+            with pa.OSFile(str(f), "rb") as source:
+                t = pa.ipc.open_file(source).read_all()
             parts.append(t if name == "papers" and t.num_rows == len(pmids) else keep_pmids(t, pmids))  # all won
     return pa.concat_tables(parts) if parts else TABLES[name].empty_table()
 
@@ -406,12 +422,12 @@ def _merges(staged: Staged, plan: _Plan) -> dict[str, PartitionMerge]:
     def sentences(name: str):
         def merge(bucket: str, old: pa.Table) -> pa.Table:
             delta = _read_delta(staged.work, name, bucket, plan.doc_batches.get(bucket, {}))
-            return merge_sentence_table(name, old, delta, plan.replaced.get(bucket, []), plan.deleted.get(bucket, []))
+            return merge_sentence_table(name, old, delta, plan.replaced(bucket), plan.deleted.get(bucket, []))
         return merge
 
-    merges = {"papers": PartitionMerge(set(plan.paper_batches) | set(plan.deleted), papers)}
+    merges = {"papers": PartitionMerge(set(plan.paper_batches) | set(plan.deleted), papers, staged.width)}
     for name in SENTENCE_TABLES:
-        merges[name] = PartitionMerge(set(plan.replaced) | set(plan.deleted), sentences(name))
+        merges[name] = PartitionMerge(set(plan.doc_batches) | set(plan.deleted), sentences(name), staged.width)
     return merges
 
 
@@ -443,14 +459,19 @@ def _derived_inputs(folder: Callable[[str], Path | None], scratch: Path) -> dict
 def commit(store: Store, staged: Staged, summary: RunSummary, fingerprint: str,
            with_evidence: bool = True) -> RunSummary:
     """Merge this run into the tables, partition by partition, and publish them, derived tables
-    and the run's row included, as one atomic snapshot."""
+    and the run's row included, as one atomic snapshot.
+
+    It consumes ``staged``: its per-pmid index goes into the merge plan and is emptied, and the
+    plan (held only by the merges, which :meth:`Store.commit` drops after merging) is gone before
+    the derived tables are built."""
     use_system_memory_pool()
-    plan = _plan(staged)
+    merges = _merges(staged, _plan(staged))
     quarantine = merge_quarantine(store.read("quarantine"), [quarantine_row(q, staged.now) for q in staged.quarantined])
     summary.fetched = staged.seen
     summary.new, summary.updated = staged.stats["new"], staged.stats["updated"]
     summary.unchanged, summary.deleted = staged.stats["unchanged"], staged.stats["deleted"]
     summary.quarantined = len(staged.quarantined)
+    staged.pmids, staged.failed, staged.quarantined = {}, set(), []  # in the plan and the tables now
     summary.extracted = staged.stats["extracted"]
     summary.extractor_version = fingerprint
     changed = bool(summary.new or summary.updated or summary.deleted or summary.extracted or not store.has("evidence_map"))
@@ -464,7 +485,7 @@ def commit(store: Store, staged: Staged, summary: RunSummary, fingerprint: str,
         out["runs"] = to_table("runs", store.read("runs").to_pylist() + [summary.row()])
         return out
 
-    store.commit({"quarantine": quarantine}, merges=_merges(staged, plan), finalize=finalize)
+    store.commit({"quarantine": quarantine}, merges=merges, finalize=finalize, pmid_width=staged.width)
     state = store.load_state()
     state["extractor_fingerprint"] = fingerprint
     state["last_run"] = summary.run_id

@@ -14,11 +14,24 @@ others hard-linked from the current snapshot), fsyncs it, then swaps ``current``
 ``rename``. All tables therefore change together: a reader sees either the previous snapshot or
 the new one, never a mix and never a half-written file, and a crash or ``kill -9`` at any moment
 leaves the previous snapshot in place (orphan snapshot folders are removed at the next commit).
-Files inside a table are partitioned by pmid range (``part-<pmid // 5e6>.parquet``,
-``part-x-<prefix>.parquet`` for non-numeric ids); a partition whose bytes did not change is a
-hard link to the previous file, so an incremental night rewrites only the partitions it touched.
-A run's merge (:class:`PartitionMerge`) reads and rewrites one partition at a time, so its memory
-follows the size of a partition, not of the table.
+Files inside a table keyed by pmid are partitioned by pmid range, and a file's name says its
+range: ``part-038000000-038999999.parquet`` holds pmids 38,000,000 to 38,999,999 (width
+1,000,000, :data:`DEFAULT_PMID_WIDTH`), ``part-x-<prefix>.parquet`` the non-numeric ids of one
+prefix. A partition whose bytes did not change is a hard link to the previous file, so an
+incremental night rewrites only the partitions it touched. A run's merge
+(:class:`PartitionMerge`) reads and rewrites one partition at a time, so its memory follows the
+size of a partition, not of the table.
+
+The partition width is a property of the store (``Store(out, pmid_width=...)``, ``[output]
+pmid_partition_width``). It is never recorded apart from the files: the names are the layout, so
+the layout changes atomically with the snapshot, and a mix of widths is visible in a listing.
+Stores written before the width was configurable have ``part-NNN.parquet`` files (pmid // 5
+million, :data:`LEGACY_PMID_WIDTH`); they stay readable, and the next commit re-partitions them.
+Whenever the wanted width differs from a stored table's, the commit re-partitions every
+pmid-keyed table into the new snapshot (old partitions are read one at a time, so memory follows
+a partition, not the table); all such tables of one snapshot share one width, because the
+derived tables match partitions across tables by name. A crash during it leaves the previous
+snapshot, as for any commit.
 
 Writes are deterministic: rows are sorted, no wall-clock value is added, and the Parquet writer
 options are fixed, so the same rows give byte-identical files.
@@ -30,6 +43,7 @@ import errno
 import hashlib
 import json
 import os
+import re
 import shutil
 import socket
 import time
@@ -52,16 +66,55 @@ WRITE_OPTS = dict(compression="zstd", use_dictionary=True, write_statistics=True
 UNPARTITIONED = {"quarantine", "runs", "evidence_map", "mechanisms", "delivery"}
 
 
-PMID_BUCKET = 5_000_000  # ~8 partitions over today's PubMed id range
+# Tables partitioned by pmid range (all of one snapshot share one width).
+PMID_TABLES = frozenset(n for n, s in TABLES.items() if n not in UNPARTITIONED and "pmid" in s.names)
+# ~41 partitions over today's PubMed id range: a partition of all of PubMed holds ~0.9 M papers
+# (measured trade-off: docs/performance.md, "Finer pmid partitions").
+DEFAULT_PMID_WIDTH = 1_000_000
+LEGACY_PMID_WIDTH = 5_000_000  # ``part-NNN.parquet`` names of stores before 2026-11-24
+_RANGE_NAME = re.compile(r"part-(\d+)-(\d+)\.parquet")
+_LEGACY_NAME = re.compile(r"part-(\d+)\.parquet")
 
 
-def bucket_of(pmid: str) -> str:
-    """Partition name for a pmid: numeric ids by ranges of 5 million, others by their prefix."""
+def bucket_of(pmid: str, width: int = DEFAULT_PMID_WIDTH) -> str:
+    """Partition name for a pmid: numeric ids by ranges of ``width`` (the name is the range,
+    first and last pmid), others by their prefix."""
     if pmid.isdigit():
-        return f"{int(pmid) // PMID_BUCKET:03d}"
+        start = int(pmid) // width * width
+        return f"{start:09d}-{start + width - 1:09d}"
     prefix = pmid.split(":", 1)[0] if ":" in pmid else "other"
     safe = "".join(ch for ch in prefix if ch.isalnum())[:20] or "other"
     return f"x-{safe}"
+
+
+def part_range(file_name: str) -> tuple[int, int] | None:
+    """(first, last) pmid of a partition file of a pmid-keyed table, from its name; legacy
+    ``part-NNN`` names are ranges of 5 million; None for ``part-x-*`` and ``part-empty``."""
+    m = _RANGE_NAME.fullmatch(file_name)
+    if m:
+        return int(m.group(1)), int(m.group(2))
+    m = _LEGACY_NAME.fullmatch(file_name)
+    if m:
+        start = int(m.group(1)) * LEGACY_PMID_WIDTH
+        return start, start + LEGACY_PMID_WIDTH - 1
+    return None
+
+
+def _at_width(file_name: str, width: int) -> bool:
+    """Whether a partition file is laid out for ``width`` (non-numeric partitions always are)."""
+    if _RANGE_NAME.fullmatch(file_name) is None:
+        return part_range(file_name) is None
+    first, last = part_range(file_name)
+    return last - first + 1 == width and first % width == 0
+
+
+def group_by_bucket(table: pa.Table, width: int) -> list[tuple[str, pa.Table]]:
+    """The rows of a pmid-keyed table split by partition, in partition order; each part keeps
+    the rows' relative order."""
+    groups: dict[str, list[int]] = defaultdict(list)
+    for i, pmid in enumerate(table.column("pmid").to_pylist()):
+        groups[bucket_of(pmid, width)].append(i)
+    return [(b, table.take(pa.array(idx, pa.int64()))) for b, idx in sorted(groups.items())]
 
 
 @dataclass
@@ -71,6 +124,7 @@ class PartitionMerge:
 
     buckets: set[str]
     merge: Callable[[str, pa.Table], pa.Table]
+    width: int | None = None  # the partition width ``buckets`` were cut for (checked by the commit)
 
 
 def _fsync_dir(path: Path) -> None:
@@ -109,11 +163,17 @@ def _file_digest(path: Path) -> str:
 
 
 class Store:
-    """One output folder of tables."""
+    """One output folder of tables.
 
-    def __init__(self, out_dir: str | Path) -> None:
+    ``pmid_width``: the pmid partition width commits lay tables out at; None keeps the width
+    the current snapshot's files have, or :data:`DEFAULT_PMID_WIDTH` for a new or legacy store."""
+
+    def __init__(self, out_dir: str | Path, pmid_width: int | None = None) -> None:
+        if pmid_width is not None and pmid_width < 1:
+            raise ValueError(f"pmid_width must be >= 1, not {pmid_width}")
         self.root = Path(out_dir)
         self.internal = self.root / INTERNAL
+        self.wanted_width = pmid_width
 
     # -- setup -------------------------------------------------------------------------------
     def ensure(self) -> None:
@@ -180,6 +240,25 @@ class Store:
             return schema.empty_table()
         return pq.read_table(path, schema=schema)
 
+    @property
+    def pmid_width(self) -> int:
+        """The partition width the next commit writes: the wanted one, else the one every
+        range-named partition of the current snapshot has, else the default (a new store, a
+        legacy one, or a mix, which the next commit re-partitions)."""
+        if self.wanted_width is not None:
+            return self.wanted_width
+        widths, legacy = set(), False
+        snap = self.current
+        for name in sorted(PMID_TABLES) if snap is not None else ():
+            tdir = snap / name
+            for f in tdir.glob("part-*.parquet") if tdir.is_dir() else ():
+                if _RANGE_NAME.fullmatch(f.name):
+                    first, last = part_range(f.name)
+                    widths.add(last - first + 1)
+                elif part_range(f.name) is not None:
+                    legacy = True
+        return widths.pop() if len(widths) == 1 and not legacy else DEFAULT_PMID_WIDTH
+
     # -- writing -----------------------------------------------------------------------------
     @property
     def current(self) -> Path | None:
@@ -190,7 +269,8 @@ class Store:
         return None
 
     def commit(self, tables: dict[str, pa.Table], merges: dict[str, PartitionMerge] | None = None,
-               finalize: Callable[[Callable[[str], Path | None]], dict[str, pa.Table]] | None = None) -> str:
+               finalize: Callable[[Callable[[str], Path | None]], dict[str, pa.Table]] | None = None,
+               pmid_width: int | None = None) -> str:
         """Publish these tables, with every other current table unchanged, as one new snapshot.
 
         ``tables`` are written whole. ``merges`` rewrite a table partition by partition: only the
@@ -201,15 +281,39 @@ class Store:
         snapshot (derived tables, the runs row). Returns the snapshot version. The swap of
         ``.vdmine/current`` is the only moment a reader's view changes, and it changes for all
         tables at once.
+
+        Every pmid-keyed table is laid out at ``pmid_width`` (default: :attr:`pmid_width`): a
+        current table at another width is re-partitioned into the new snapshot first. The
+        ``merges`` are dropped before ``finalize`` runs (with whatever per-pmid state their
+        functions hold; they are popped from the ``merges`` dict), so the derived tables are built
+        without it.
         """
         self.ensure()
+        width = pmid_width or self.pmid_width
         version = time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + "-" + uuid.uuid4().hex[:8]
         snap = self.internal / "snapshots" / version
         previous = self.current
-        for name, merge in (merges or {}).items():
-            self._write_merged(snap, previous, name, merge)
+        merges = merges or {}
+        for name, cut in {n: m.width for n, m in merges.items()}.items():
+            if cut is not None and cut != width:
+                raise ValueError(f"{name}: merge cut for pmid width {cut}, commit writes {width}")
+        regrid = snap / ".regrid"  # re-partitioned tables a merge then reads (removed before the swap)
+        old_dirs = {}
+        for name in sorted(PMID_TABLES) if previous is not None else ():
+            old_dir = previous / name
+            if name in tables or not old_dir.is_dir():
+                continue
+            if not all(_at_width(f.name, width) for f in old_dir.glob("part-*.parquet")):
+                dest = regrid / name if name in merges else snap / name
+                self._repartition(old_dir, dest, name, width)
+                old_dirs[name] = dest
+        for name in list(merges):
+            self._write_merged(snap, old_dirs.get(name, previous / name if previous is not None else None),
+                               name, merges.pop(name), width)
+        del merges  # the merge functions may hold a run's per-pmid index: not needed any more
+        shutil.rmtree(regrid, ignore_errors=True)
         for name, table in tables.items():
-            self._write_table(snap, previous, name, table)
+            self._write_table(snap, previous, name, table, width)
         if finalize is not None:
             def folder(name: str) -> Path | None:
                 for base in (snap, previous):
@@ -218,7 +322,7 @@ class Store:
                 return None
 
             for name, table in finalize(folder).items():
-                self._write_table(snap, previous, name, table)
+                self._write_table(snap, previous, name, table, width)
         if previous is not None:  # tables this commit does not touch are carried over as they are
             for old_dir in previous.iterdir():
                 if old_dir.is_dir() and not (snap / old_dir.name).exists():
@@ -243,25 +347,26 @@ class Store:
             target.unlink()
             os.link(old, target)  # unchanged partition: keep the very same file
 
-    def _write_table(self, snap: Path, previous: Path | None, name: str, table: pa.Table) -> None:
+    def _write_table(self, snap: Path, previous: Path | None, name: str, table: pa.Table,
+                     width: int = DEFAULT_PMID_WIDTH) -> None:
         schema = TABLES[name]
         table = table.cast(schema) if table.schema != schema else table
         tdir = snap / name
         tdir.mkdir(parents=True, exist_ok=False)
         old_dir = previous / name if previous is not None else None
-        for part, ptable in self._partitions(name, table):
+        for part, ptable in self._partitions(name, table, width):
             target = tdir / f"part-{part}.parquet"
             self._write_part(ptable, target, old_dir / target.name if old_dir is not None else None)
         if table.num_rows == 0:
             _write_file(schema.empty_table(), tdir / "part-empty.parquet")
         _fsync_dir(tdir)
 
-    def _write_merged(self, snap: Path, previous: Path | None, name: str, merge: PartitionMerge) -> None:
-        """One pmid-partitioned table, rewritten only in the partitions ``merge`` touches."""
+    def _write_merged(self, snap: Path, old_dir: Path | None, name: str, merge: PartitionMerge, width: int) -> None:
+        """One pmid-partitioned table, rewritten only in the partitions ``merge`` touches;
+        ``old_dir`` is its current folder, already at ``width``."""
         schema = TABLES[name]
         tdir = snap / name
         tdir.mkdir(parents=True, exist_ok=False)
-        old_dir = previous / name if previous is not None else None
         old_parts = {}
         if old_dir is not None and old_dir.is_dir():
             old_parts = {f.name[len("part-"):-len(".parquet")]: f for f in old_dir.glob("part-*.parquet")
@@ -287,6 +392,47 @@ class Store:
             _write_file(schema.empty_table(), tdir / "part-empty.parquet")
         _fsync_dir(tdir)
 
+    def _repartition(self, old_dir: Path, tdir: Path, name: str, width: int) -> None:
+        """A pmid-keyed table's files laid out again at ``width`` in ``tdir``, the same rows in
+        the same relative order (what a store written at ``width`` holds). Old partitions are
+        read one at a time in pmid order; a new partition is written as soon as no later old
+        one can add to it, so memory follows a partition (old or new), not the table."""
+        schema = TABLES[name]
+        tdir.mkdir(parents=True, exist_ok=False)
+        ranged, written = [], 0
+        for f in sorted(old_dir.glob("part-*.parquet")):
+            if f.name == "part-empty.parquet":
+                continue
+            span = part_range(f.name)
+            if span is None:  # non-numeric ids: the same partition at every width
+                os.link(f, tdir / f.name)
+                written += 1
+            else:
+                ranged.append((span, f))
+        pending: dict[str, list[pa.Table]] = defaultdict(list)
+
+        def flush(upto: int | None) -> None:
+            nonlocal written
+            for bucket in sorted(pending):
+                if upto is None or part_range(f"part-{bucket}.parquet")[1] <= upto:
+                    parts = pending.pop(bucket)
+                    self._write_part(pa.concat_tables(parts) if len(parts) > 1 else parts[0],
+                                     tdir / f"part-{bucket}.parquet", None)
+                    written += 1
+                    del parts
+
+        for (_, last), f in sorted(ranged):
+            old = pq.read_table(f, schema=schema)
+            for bucket, part in group_by_bucket(old, width):
+                pending[bucket].append(part)
+            del old
+            flush(last)  # old ranges are disjoint: no later file holds pmids <= last
+            pa.default_memory_pool().release_unused()
+        flush(None)
+        if not written:
+            _write_file(schema.empty_table(), tdir / "part-empty.parquet")
+        _fsync_dir(tdir)
+
     def _ensure_link(self, name: str) -> None:
         link = self.table_path(name)
         target = os.path.join(INTERNAL, "current", name)
@@ -299,15 +445,12 @@ class Store:
         os.replace(tmp, link)
 
     @staticmethod
-    def _partitions(name: str, table: pa.Table) -> list[tuple[str, pa.Table]]:
+    def _partitions(name: str, table: pa.Table, width: int = DEFAULT_PMID_WIDTH) -> list[tuple[str, pa.Table]]:
         if table.num_rows == 0:
             return []
         if name in UNPARTITIONED or "pmid" not in table.column_names:
             return [("000", table)]
-        groups: dict[str, list[int]] = defaultdict(list)
-        for i, pmid in enumerate(table.column("pmid").to_pylist()):
-            groups[bucket_of(pmid)].append(i)
-        return [(b, table.take(pa.array(idx, pa.int64()))) for b, idx in sorted(groups.items())]
+        return group_by_bucket(table, width)
 
     def gc(self, keep: int = 2) -> None:
         """Remove old snapshots, keeping the current one and the newest ``keep`` before it
