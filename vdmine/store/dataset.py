@@ -49,7 +49,7 @@ from vdmine.store.schemas import TABLES
 INTERNAL = ".vdmine"
 WRITE_OPTS = dict(compression="zstd", use_dictionary=True, write_statistics=True, version="2.6")
 # Tables keyed by pmid are partitioned by pmid range; the others are one file.
-UNPARTITIONED = {"quarantine", "runs", "evidence_map", "mechanisms", "delivery"}
+UNPARTITIONED = {"quarantine", "runs", "evidence_map"}
 
 
 PMID_BUCKET = 5_000_000  # ~8 partitions over today's PubMed id range
