@@ -1,11 +1,13 @@
 """Extraction speed (abstracts/s) and peak memory on the real shared corpus.
 
-    .venv/bin/python benchmarks/bench_extract.py [--records 5000] [--n-process 1] [--batch-size 64]
+    .venv/bin/python benchmarks/bench_extract.py [--records 5000] [--n-process 1] [--batch-size 64] [--disable COMPONENT ...]
 
 Reads every record of shared/corpus (vitd_pain, vitd_other, offtopic: 5,675 real abstracts),
 replicated to --records, and runs the full pipeline (all extractors, all tables' rows) over them,
 streaming: rows are turned into Arrow tables per chunk and dropped, so the figure is the
-extractor's own cost and memory, not the final table merge. Peak RSS is this process's maximum
+extractor's own cost and memory, not the final table merge. ``--disable vdmine_findings --disable
+vdmine_mechanisms`` measures extraction I (issue 3: conditions, exposures, doses, design, sample size)
+without the later components; the rows of its tables are the same (tests/test_pipeline.py). Peak RSS is this process's maximum
 resident set (ru_maxrss); with --n-process > 1 the workers' peak is given separately (ru_maxrss
 of the children, which counts pages shared copy-on-write with the parent at fork time). "peak PSS"
 is the proportional set size of this process plus its workers, sampled twice a second (Linux,
@@ -78,8 +80,9 @@ def main(argv=None) -> int:
     ap.add_argument("--n-process", type=int, default=1)
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--disable", action="append", default=[], metavar="COMPONENT",
-                    help="leave this pipeline component out (repeatable); e.g. vdmine_findings measures "
-                         "extraction I alone (conditions, exposures, doses, design, sample size: issue 3)")
+                    help="leave this pipeline component out (repeatable); --disable vdmine_findings --disable "
+                         "vdmine_mechanisms measures extraction I alone (conditions, exposures, doses, design, "
+                         "sample size: issue 3)")
     args = ap.parse_args(argv)
     shared = shared_dir()
     if shared is None:
@@ -90,7 +93,7 @@ def main(argv=None) -> int:
     for name in args.disable:
         nlp.disable_pipe(name)  # unknown names fail here, with spaCy's list of the pipeline's components
     list(extract_records(nlp, recs[:50]))  # warm-up (lexicon loading, first-call costs)
-    counts = {"conditions": 0, "exposures": 0, "doses": 0, "findings": 0}
+    counts = {"conditions": 0, "exposures": 0, "doses": 0, "findings": 0, "mechanisms": 0, "delivery": 0}
     chunk: dict[str, list] = {k: [] for k in counts}
     sampler = PssSampler()
     sampler.start()

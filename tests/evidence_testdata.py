@@ -85,10 +85,11 @@ def _sent_idx(nlp, text: str, start: int) -> int:
 
 
 def make_tables(corpus: Path, extra_papers: dict | None = None) -> dict[str, pa.Table]:
-    """papers/findings/doses tables for the records above (+ optional extra real-record pmids)."""
-    from vdmine.evidence.mechanisms import _nlp
+    """papers/findings/doses tables for the records above (+ optional extra real-record pmids), and
+    their mechanisms/delivery rows as the extraction pass would write them."""
+    from vdmine.evidence.mechanisms import _nlp, mechanism_and_delivery_rows
 
-    nlp = _nlp()[0]
+    nlp = _nlp()
     designs = dict(DESIGNS, **(extra_papers or {}))
     recs = load_records(corpus, designs)
     papers = [
@@ -109,11 +110,13 @@ def make_tables(corpus: Path, extra_papers: dict | None = None) -> dict[str, pa.
         start = text.find(d["text"])
         assert start >= 0, f"not a verbatim dose of {d['pmid']}"
         doses.append(dict(d, sent_idx=_sent_idx(nlp, text, start), start_char=start, end_char=start + len(d["text"])))
-    return {
+    tables = {
         "papers": pa.Table.from_pylist(papers, schema=TABLES["papers"]),
         "findings": pa.Table.from_pylist(findings, schema=TABLES["findings"]),
         "doses": pa.Table.from_pylist(doses, schema=TABLES["doses"]),
     }
+    tables["mechanisms"], tables["delivery"] = mechanism_and_delivery_rows(tables["papers"], tables["findings"])
+    return tables
 
 
 def write_out_dir(out: Path, tables: dict[str, pa.Table]) -> Path:

@@ -1,5 +1,7 @@
-"""The derived tables built partition by partition (what a run does, memory bounded) equal the
-ones built from the whole tables in memory (what `vdmine report` and the tests of the rules use).
+"""The evidence map built partition by partition (what a run does, memory bounded) equals the
+one built from the whole tables in memory (what `vdmine report` and the tests of the rules use);
+the mechanisms and delivery rows the extraction pass writes equal the ones computed from the
+stored tables (what the report uses for an output folder without them).
 
 Input: the real on-topic corpus and the VitaminDWiki records extracted into a store, so the
 tables have several pmid partitions (PubMed ids of different 5-million ranges, and vdw: ids).
@@ -15,7 +17,7 @@ import pytest
 from vdmine import run as steps
 from vdmine.config import load_config
 from vdmine.evidence.map import build_evidence_map, build_evidence_map_from_parts
-from vdmine.evidence.mechanisms import mechanism_and_delivery_rows, mechanism_and_delivery_rows_from_parts
+from vdmine.evidence.mechanisms import mechanism_and_delivery_rows
 from vdmine.records import Record
 from vdmine.store.dataset import Store
 from vdmine.store.schemas import TABLES
@@ -44,7 +46,8 @@ def _folder(store: Store):
 
 def test_the_store_has_several_partitions(store):
     parts = steps._derived_inputs(_folder(store), Path("unused"))
-    assert len(parts["evidence_parts"]) >= 4 and len(parts["mechanism_parts"]) >= 4
+    assert len(parts["evidence_parts"]) >= 4
+    assert len(list(store.table_path("mechanisms").glob("part-*.parquet"))) >= 3  # a sentence table, partitioned
 
 
 @pytest.mark.parametrize("spill_rows", [10**6, 97])  # one spill file; many (groups hashed over 20+ files)
@@ -57,12 +60,18 @@ def test_evidence_map_from_parts_equals_the_whole_table_build(store, tmp_path, s
     assert not list((tmp_path / "scratch").glob("*.arrow"))  # spill files are removed
 
 
-def test_mechanisms_from_parts_equal_the_whole_table_build(store, tmp_path):
+def _rows(table) -> list[str]:
+    return sorted(repr(sorted(r.items())) for r in table.to_pylist())
+
+
+def test_extracted_mechanisms_equal_the_rows_from_the_stored_tables(store):
+    """One pass per document: the extraction wrote mechanisms and delivery; computed again from
+    the stored papers, findings and conditions (a separate tokenizer run), the rows are the same."""
     mech, deliv = mechanism_and_delivery_rows(store.read("papers"), store.read("findings"), store.read("conditions"))
-    parts = steps._derived_inputs(_folder(store), tmp_path)
-    mech_p, deliv_p = mechanism_and_delivery_rows_from_parts(parts["mechanism_parts"])
-    assert mech.num_rows > 10 and deliv.num_rows > 0
-    assert mech_p.equals(mech) and deliv_p.equals(deliv)
+    assert mech.num_rows > 10 and deliv.num_rows > 5
+    assert any(r["outcome"] for r in deliv.to_pylist())  # the delivery rows carry the papers' findings
+    assert _rows(store.read("mechanisms")) == _rows(mech)
+    assert _rows(store.read("delivery")) == _rows(deliv)
 
 
 def test_the_run_published_the_partitioned_build(store):
@@ -82,7 +91,7 @@ def test_mechanism_rows_are_the_same_with_and_without_memory_zones(store, monkey
     args = (store.read("papers"), store.read("findings"), store.read("conditions"))
     monkeypatch.setattr(mechanisms, "ZONE_DOCS", 3)
     zoned = mechanism_and_delivery_rows(*args)
-    nlp = mechanisms._nlp()[0]
+    nlp = mechanisms._nlp()
     zones = []
     monkeypatch.setattr(nlp, "memory_zone", lambda mem=None: zones.append(1) or contextlib.nullcontext())
     plain = mechanism_and_delivery_rows(*args)

@@ -117,7 +117,7 @@ def test_same_input_gives_byte_identical_parquet(tables, tmp_path):
         outs.append(out)
     for name in ("evidence_map", "mechanisms", "delivery"):
         blobs = [sorted(p.read_bytes() for p in (o / name).glob("*.parquet")) for o in outs]
-        assert blobs[0] == blobs[1] == blobs[2], name
+        assert blobs[0] and blobs[0] == blobs[1] == blobs[2], name
     assert read_table(outs[0], "evidence_map").num_rows == 7
 
 

@@ -43,19 +43,22 @@ def test_one_result_per_record_in_order(corpus):
 
 def test_extraction_one_alone_gives_the_same_rows_as_the_full_pipeline(corpus):
     """Issue 3's speed is measured over extraction I alone (`bench_extract.py --disable
-    vdmine_findings`): leaving the findings component out must not change a single row of the
-    tables extraction I fills (conditions, exposures, doses, the papers' design and sample size)."""
+    vdmine_findings --disable vdmine_mechanisms`): leaving the later components out must not
+    change a single row of the tables extraction I fills (conditions, exposures, doses, the
+    papers' design and sample size)."""
     recs = [r for r in iter_jsonl(corpus / "vitd_pain.jsonl") if isinstance(r, Record)]
     nlp = get_pipeline()
     full = list(extract_records(nlp, recs, batch_size=16))
-    with nlp.select_pipes(disable=["vdmine_findings"]):
-        assert "vdmine_findings" not in nlp.pipe_names
+    later = ["vdmine_findings", "vdmine_mechanisms"]
+    with nlp.select_pipes(disable=later):
+        assert not set(later) & set(nlp.pipe_names)
         alone = list(extract_records(nlp, recs, batch_size=16))
-    assert "vdmine_findings" in nlp.pipe_names  # the shared pipeline is left as it was
+    assert nlp.pipe_names[-2:] == later  # the shared pipeline is left as it was
     assert len(alone) == len(full) == len(recs)
     for a, f in zip(alone, full):
         assert (a.pmid, a.paper_fields, a.conditions, a.exposures, a.doses) == (
             f.pmid, f.paper_fields, f.conditions, f.exposures, f.doses)
-        assert a.findings == []
+        assert a.findings == a.mechanisms == a.delivery == []
     assert sum(len(f.doses) for f in full) > 100 and sum(len(f.findings) for f in full) > 100
+    assert sum(len(f.mechanisms) for f in full) > 20
     assert sum(1 for f in full if f.paper_fields.get("sample_size")) >= 40

@@ -350,14 +350,12 @@ def new_summary(flow: str, query: str) -> RunSummary:
 
 
 def derived_tables(inputs: dict) -> dict:
-    """evidence_map, mechanisms and delivery, computed from this run's merged tables, one pmid
-    partition at a time (:func:`_derived_inputs`), so memory does not grow with the corpus."""
+    """evidence_map, computed from this run's merged tables, one pmid partition at a time
+    (:func:`_derived_inputs`), so memory does not grow with the corpus. (mechanisms and delivery
+    are sentence tables filled in the extraction pass, merged like findings.)"""
     from vdmine.evidence.map import build_evidence_map_from_parts
-    from vdmine.evidence.mechanisms import mechanism_and_delivery_rows_from_parts
 
-    mech, deliv = mechanism_and_delivery_rows_from_parts(inputs["mechanism_parts"])
-    emap = build_evidence_map_from_parts(inputs["evidence_parts"], inputs["scratch"])
-    return {"evidence_map": emap, "mechanisms": mech, "delivery": deliv}
+    return {"evidence_map": build_evidence_map_from_parts(inputs["evidence_parts"], inputs["scratch"])}
 
 
 @dataclass
@@ -440,20 +438,15 @@ def _distinct_pmids(folder: Path | None) -> int:
 
 
 def _derived_inputs(folder: Callable[[str], Path | None], scratch: Path) -> dict:
-    """The partition files the derived tables read, matched by partition name: (papers,
-    findings, doses) of every partition with findings, (papers, findings, conditions) of every
-    partition with papers; None where a table has no such partition. ``scratch`` is a folder
-    for the evidence map's spill files."""
+    """The partition files the evidence map reads, matched by partition name: (papers, findings,
+    doses) of every partition with findings; None where a table has no such partition.
+    ``scratch`` is a folder for the evidence map's spill files."""
     def files(name: str) -> dict[str, Path]:
         d = folder(name)
         return {f.name: f for f in sorted(d.glob("part-*.parquet"))} if d is not None else {}
 
-    papers, findings, doses, conditions = (files(n) for n in ("papers", "findings", "doses", "conditions"))
-    return {
-        "evidence_parts": [(papers.get(n), f, doses.get(n)) for n, f in findings.items()],
-        "mechanism_parts": [(f, findings.get(n), conditions.get(n)) for n, f in papers.items()],
-        "scratch": scratch,
-    }
+    papers, findings, doses = (files(n) for n in ("papers", "findings", "doses"))
+    return {"evidence_parts": [(papers.get(n), f, doses.get(n)) for n, f in findings.items()], "scratch": scratch}
 
 
 def commit(store: Store, staged: Staged, summary: RunSummary, fingerprint: str,

@@ -1,8 +1,8 @@
-"""Load the evidence package's data files (rules, hierarchy, families, cue vocabularies) once.
+"""Load the evidence package's data files (rules, hierarchy, families) once.
 
-Everything that is a judgement call (weights, thresholds, which names group together, which words
-cue a mechanism) lives in the TSV/TOML files beside this module so it can be read, reviewed and
-changed without touching code.
+Everything that is a judgement call (weights, thresholds, which names group together) lives in
+the TSV/TOML files beside this module so it can be read, reviewed and changed without touching
+code. (The mechanism and delivery cue words are extraction lexicons: vdmine/nlp/lexicons/.)
 """
 
 from __future__ import annotations
@@ -162,40 +162,6 @@ def _condition_names() -> frozenset[str]:
 def exposure_polarity(exposure: str) -> int:
     """-1 when the exposure means less vitamin D (deficiency), else +1."""
     return membership("exposure", exposure).get("vitamin d level", 1)
-
-
-@dataclass(frozen=True)
-class Cue:
-    cue: str
-    canonical: str
-    category: str
-    mesh_id: str | None
-
-
-def _cues(name: str) -> tuple[Cue, ...]:
-    out = []
-    for row in _tsv(name):
-        row = row + [""] * (4 - len(row))
-        out.append(Cue(row[0].strip(), row[1].strip(), row[2].strip(), row[3].strip() or None))
-    return tuple(out)
-
-
-@lru_cache(maxsize=1)
-def mechanism_cues() -> tuple[Cue, ...]:
-    return _cues("mechanism_cues.tsv")
-
-
-@lru_cache(maxsize=1)
-def delivery_cues() -> tuple[Cue, ...]:
-    return _cues("delivery_cues.tsv")
-
-
-@lru_cache(maxsize=1)
-def context_cues() -> dict[str, tuple[str, ...]]:
-    out: dict[str, list[str]] = {}
-    for row in _tsv("context_cues.tsv"):
-        out.setdefault(row[1].strip(), []).append(row[0].strip())
-    return {k: tuple(v) for k, v in out.items()}
 
 
 def pmid_key(pmid: str) -> tuple:

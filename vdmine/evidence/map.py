@@ -30,10 +30,10 @@ from vdmine.evidence.verdict import (
     map_stance,
     reduce_papers,
 )
+from vdmine.nlp.mechanisms import SECTION_RANK
 from vdmine.store.schemas import TABLES
 
 UNSPECIFIED = "unspecified"
-SECTION_RANK = {"conclusions": 0, "results": 1, "title": 2, "other": 3, "background": 4, "methods": 5}
 
 
 # ---------------------------------------------------------------------------------------- I/O
@@ -368,21 +368,19 @@ def _spill(findings: pa.Table, part: int, offset: int, design_of: dict, dose_of:
 
 
 def build_evidence_tables(out_dir: str | Path) -> dict[str, pa.Table]:
-    """Read papers/findings/doses/conditions from ``out_dir``; return the three derived tables.
+    """Read papers/findings/doses from ``out_dir``; return the derived ``evidence_map`` table.
+    (``mechanisms`` and ``delivery`` are extraction tables: vdmine.nlp.mechanisms.)
 
     Raises E050 when there is no ``papers`` table.
     """
-    from vdmine.evidence.mechanisms import mechanism_and_delivery_rows
-
     papers = read_table(out_dir, "papers", required=True)
     findings = read_table(out_dir, "findings")
     doses = read_table(out_dir, "doses")
-    mech, deliv = mechanism_and_delivery_rows(papers, findings, read_table(out_dir, "conditions"))
-    return {"evidence_map": build_evidence_map(papers, findings, doses), "mechanisms": mech, "delivery": deliv}
+    return {"evidence_map": build_evidence_map(papers, findings, doses)}
 
 
 def build_and_write_evidence_map(out_dir: str | Path) -> dict[str, pa.Table]:
-    """Rebuild evidence_map, mechanisms and delivery from the tables in ``out_dir`` and publish them.
+    """Rebuild evidence_map from the tables in ``out_dir`` and publish it.
 
     The tables are committed through :class:`vdmine.store.dataset.Store` (atomic symlink swap,
     fixed Parquet options: same input -> byte-identical files). The caller holds the store lock

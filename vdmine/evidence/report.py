@@ -675,14 +675,14 @@ def build_report(out_dir: Path, config=None, counts: dict | None = None, claims_
         doc.add(Para(["No findings were extracted."]))
 
     doc.add(Heading(2, "Mechanisms"))
-    doc.add(Para(["Sentences naming a pain mechanism next to a pain mention (vdmine/evidence/mechanism_cues.tsv)."]))
+    doc.add(Para(["Sentences naming a pain mechanism next to a pain mention (vdmine/nlp/lexicons/mechanism_cues.tsv)."]))
     _sentence_section(
         doc, mech, "mechanism", lambda r: r["pain_context"],
         lambda rows: f", {sum(bool(r['vitd_in_sentence']) for r in rows)} naming vitamin D",
     )
 
     doc.add(Heading(2, "Delivery"))
-    doc.add(Para(["How vitamin D was given, from sentences that name vitamin D (vdmine/evidence/delivery_cues.tsv); result = the paper's best finding."]))
+    doc.add(Para(["How vitamin D was given, from sentences that name vitamin D (vdmine/nlp/lexicons/delivery_cues.tsv); result = the paper's best finding."]))
 
     def _results(rows: list[dict]) -> str:
         got = sorted({f"{r['direction']} ({r['outcome']})" for r in rows if r["direction"]})
@@ -729,8 +729,8 @@ def counts_from_summary(summary) -> dict:
 
 
 def write_outputs(out_dir: Path, config=None, summary=None, claims_path: str | Path | None = None) -> tuple[Path, Path]:
-    """What the flow and ``vdmine report`` call: rebuild and publish evidence_map, mechanisms and
-    delivery (:func:`vdmine.evidence.map.build_and_write_evidence_map`), then write the report."""
+    """What ``vdmine report`` calls: rebuild and publish evidence_map
+    (:func:`vdmine.evidence.map.build_and_write_evidence_map`), then write the report."""
     from vdmine.evidence.map import build_and_write_evidence_map
 
     build_and_write_evidence_map(out_dir)

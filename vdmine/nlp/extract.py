@@ -15,7 +15,7 @@ from typing import TypeVar
 
 from spacy.language import Language
 
-from vdmine.nlp import conditions, design, doses, exposures, findings
+from vdmine.nlp import conditions, design, doses, exposures, findings, mechanisms
 from vdmine.records import Quarantined, Record
 
 T = TypeVar("T")
@@ -31,6 +31,8 @@ class DocRows:
     exposures: list[dict] = field(default_factory=list)
     doses: list[dict] = field(default_factory=list)
     findings: list[dict] = field(default_factory=list)
+    mechanisms: list[dict] = field(default_factory=list)
+    delivery: list[dict] = field(default_factory=list)
 
 
 def doc_rows(doc, record: Record) -> DocRows:
@@ -44,6 +46,8 @@ def doc_rows(doc, record: Record) -> DocRows:
         doses=doses.rows(doc, record.pmid),
     )
     out.findings = findings.rows(doc, record.pmid, study_design=fields.get("study_design"))
+    out.mechanisms, out.delivery = mechanisms.rows(doc, record.pmid, fields.get("study_design"), out.findings,
+                                                   out.conditions)
     return out
 
 

@@ -27,13 +27,14 @@ from vdmine.config import ExposureConfig, NlpConfig
 from vdmine.errors import VdmineError
 
 # Importing these modules registers their spaCy factories.
-from vdmine.nlp import abbreviations, conditions, design, doses, exposures, findings  # noqa: F401
+from vdmine.nlp import abbreviations, conditions, design, doses, exposures, findings, mechanisms  # noqa: F401
 from vdmine.nlp.docs import doc_text
 from vdmine.nlp.tokenizer import make_tokenizer
 
 _NEWLINE = re.compile("\n")
 
-COMPONENTS = ("vdmine_conditions", "vdmine_exposures", "vdmine_doses", "vdmine_design", "vdmine_findings")
+COMPONENTS = ("vdmine_conditions", "vdmine_exposures", "vdmine_doses", "vdmine_design", "vdmine_findings",
+              "vdmine_mechanisms")
 
 
 @Language.component("vdmine_line_breaks")
@@ -171,6 +172,7 @@ def build_pipeline(nlp_cfg: NlpConfig | None = None, exposure_cfg: ExposureConfi
     nlp.add_pipe("vdmine_doses")
     nlp.add_pipe("vdmine_design")
     nlp.add_pipe("vdmine_findings", config={"exposure_name": exposure_cfg.name})
+    nlp.add_pipe("vdmine_mechanisms")
     return nlp
 
 

@@ -63,7 +63,7 @@ from vdmine.store.schemas import TABLES
 INTERNAL = ".vdmine"
 WRITE_OPTS = dict(compression="zstd", use_dictionary=True, write_statistics=True, version="2.6")
 # Tables keyed by pmid are partitioned by pmid range; the others are one file.
-UNPARTITIONED = {"quarantine", "runs", "evidence_map", "mechanisms", "delivery"}
+UNPARTITIONED = {"quarantine", "runs", "evidence_map"}
 
 
 # Tables partitioned by pmid range (all of one snapshot share one width).

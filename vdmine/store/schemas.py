@@ -3,7 +3,7 @@
 Each column carries its meaning as field metadata (``doc``); ``docs/data_dictionary.md`` is
 generated from these schemas (``python -m vdmine.store.schemas > docs/data_dictionary.md``) and a
 test keeps the two in step. Rows join on ``pmid`` (all tables) and on ``(pmid, sent_idx)`` (all
-sentence-level tables: conditions, exposures, doses, findings).
+sentence-level tables: conditions, exposures, doses, findings, mechanisms, delivery).
 """
 
 from __future__ import annotations
@@ -183,20 +183,20 @@ EVIDENCE_MAP = _schema(
 )
 
 MECHANISMS = _schema(
-    "Sentences that name a pain mechanism (VDR, NGF, GDNF, opioid receptors, dorsal root ganglion, immune cells, cytokines ...) matched against vdmine/evidence/mechanism_cues.tsv.",
+    "Sentences that name a pain mechanism (VDR, NGF, GDNF, opioid receptors, dorsal root ganglion, immune cells, cytokines ...) matched against vdmine/nlp/lexicons/mechanism_cues.tsv, in the extraction pass (component vdmine_mechanisms).",
     PMID, SENT_IDX, START, END,
     _f("sentence", pa.string(), "The sentence text."),
     _f("mechanism", pa.string(), "Canonical mechanism (e.g. 'vitamin D receptor', 'nerve growth factor')."),
     _f("category", pa.string(), "receptor, neurotrophic factor, opioid signalling, sensory neuron, immune, or inflammation."),
     _f("mesh_id", pa.string(), "MeSH descriptor of the mechanism, when known."),
     _f("cue", pa.string(), "The words matched, as written."),
-    _f("vitd_in_sentence", pa.bool_(), "True when the same sentence names vitamin D (vdmine/evidence/context_cues.tsv)."),
+    _f("vitd_in_sentence", pa.bool_(), "True when the same sentence names vitamin D (vdmine/nlp/lexicons/context_cues.tsv)."),
     _f("pain_context", pa.bool_(), "True when this sentence or an adjacent one talks about pain or nociception (context_cues.tsv)."),
     _f("study_design", pa.string(), "The paper's design (papers.study_design)."),
 )
 
 DELIVERY = _schema(
-    "Sentences that say how vitamin D is given (injectable hydrogel, intramuscular, oral, topical ...) matched against vdmine/evidence/delivery_cues.tsv; only sentences that also name vitamin D.",
+    "Sentences that say how vitamin D is given (injectable hydrogel, intramuscular, oral, topical ...) matched against vdmine/nlp/lexicons/delivery_cues.tsv; only sentences that also name vitamin D. Found in the extraction pass (component vdmine_mechanisms).",
     PMID, SENT_IDX, START, END,
     _f("sentence", pa.string(), "The sentence text."),
     _f("delivery", pa.string(), "Canonical delivery (e.g. 'injectable hydrogel', 'intramuscular', 'oral', 'topical')."),
@@ -204,7 +204,7 @@ DELIVERY = _schema(
     _f("mesh_id", pa.string(), "MeSH descriptor, when known."),
     _f("cue", pa.string(), "The words matched, as written."),
     _f("conditions", pa.list_(pa.string()), "Canonical conditions the paper's findings or condition mentions name, sorted."),
-    _f("outcome", pa.string(), "Outcome of the paper's best finding (same sentence first, else conclusions > results), or null."),
+    _f("outcome", pa.string(), "Outcome of the paper's best finding (same sentence first, else conclusions > results; ties by outcome name), or null."),
     _f("direction", pa.string(), "Direction of that finding (what result the delivery had), or null."),
     _f("result_sent_idx", pa.int32(), "sent_idx of that finding, or null."),
     _f("study_design", pa.string(), "The paper's design (papers.study_design)."),

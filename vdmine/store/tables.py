@@ -27,7 +27,7 @@ from vdmine import __version__
 from vdmine.records import Quarantined, Record
 from vdmine.store.schemas import TABLES
 
-SENTENCE_TABLES = ("conditions", "exposures", "doses", "findings")
+SENTENCE_TABLES = ("conditions", "exposures", "doses", "findings", "mechanisms", "delivery")
 EXTRACTION_FIELDS = ("study_design", "study_design_evidence", "sample_size", "sample_size_evidence")
 
 
