@@ -74,12 +74,12 @@ def test_small_batches_give_byte_identical_tables(tmp_path, items, nlp):
 
     # The same rows as extracting the winning records in one go (the pre-batching path).
     from vdmine.nlp.extract import extract_records
-    from vdmine.store.tables import _sort, to_table
+    from vdmine.store.tables import sort_rows, to_table
 
     winners = [r for r in recs[:60] if r.pmid not in (deleted, revised.pmid)] + [revised]
     docs = list(extract_records(nlp, winners))
     for name in ("conditions", "exposures", "doses", "findings"):
-        expected = _sort(name, to_table(name, [row for d in docs for row in getattr(d, name)]))
+        expected = sort_rows(name, to_table(name, [row for d in docs for row in getattr(d, name)]))
         got = pq.read_table(tmp_path / "many" / name)
         assert got.to_pylist() == expected.to_pylist(), name
         assert deleted not in got.column("pmid").to_pylist()
@@ -113,3 +113,40 @@ def test_rerun_extractor_change_and_deletion_stream_through_partitions(tmp_path,
         assert gone not in pq.read_table(out / t).column("pmid").to_pylist()
     assert (out / "papers" / "part-038000000-038999999.parquet").stat().st_ino == inodes["papers/part-038000000-038999999.parquet"]
     assert pq.read_table(out / "papers").num_rows == 58
+
+
+def _rows(out: Path, name: str) -> list[str]:
+    import pyarrow.dataset as ds
+
+    t = ds.dataset(out / name, format="parquet").to_table()
+    return sorted(repr(sorted(r.items())) for r in t.drop([c for c in ("retrieved_at",) if c in t.column_names]).to_pylist())
+
+
+def test_an_output_with_unpartitioned_mechanisms_is_upgraded_without_duplicates(tmp_path, items, nlp, corpus):
+    """Before 2026-11-24 `mechanisms` and `delivery` were derived tables, one file holding every
+    pmid. The next run of the new extractor (a new fingerprint: every stored paper is extracted
+    again) must leave them partitioned by pmid, each row once, equal to a fresh output's; also the
+    rows of non-numeric ids (VitaminDWiki's vdw:96 and vdw:309 name pain mechanisms)."""
+    import pyarrow as pa
+
+    from vdmine.pubmed.sources import iter_jsonl
+
+    items = items + [r for r in iter_jsonl(corpus / "secondary" / "vitamindwiki_records.jsonl")
+                     if isinstance(r, Record) and r.pmid in ("vdw:96", "vdw:309")]
+    old = tmp_path / "old"
+    _run(old, items, nlp, batch=10_000, fingerprint="fp-old")
+    snap = Store(old).current
+    for name in ("mechanisms", "delivery"):  # the old layout: the whole table in one file
+        table = pa.concat_tables([pq.read_table(f) for f in sorted((snap / name).glob("part-*.parquet"))])
+        assert table.num_rows and len(set(table.column("pmid").to_pylist())) > 1
+        if name == "mechanisms":
+            assert {"vdw:96", "vdw:309"} <= set(table.column("pmid").to_pylist())
+        for f in (snap / name).iterdir():
+            f.unlink()
+        pq.write_table(table, snap / name / "part-000.parquet")
+    _run(old, items, nlp, batch=10_000, fingerprint="fp-new")
+    fresh = tmp_path / "fresh"
+    _run(fresh, items, nlp, batch=10_000, fingerprint="fp-new")
+    for name in ("mechanisms", "delivery", "findings"):
+        assert _rows(old, name) == _rows(fresh, name), name
+    assert len(list((old / "mechanisms").glob("part-*.parquet"))) >= 2  # partitioned now

@@ -393,42 +393,57 @@ class Store:
         _fsync_dir(tdir)
 
     def _repartition(self, old_dir: Path, tdir: Path, name: str, width: int) -> None:
-        """A pmid-keyed table's files laid out again at ``width`` in ``tdir``, the same rows in
-        the same relative order (what a store written at ``width`` holds). Old partitions are
-        read one at a time in pmid order; a new partition is written as soon as no later old
-        one can add to it, so memory follows a partition (old or new), not the table."""
+        """A pmid-keyed table's files laid out again at ``width`` in ``tdir``: the same rows, each
+        partition in the store's sort order (what a store written at ``width`` holds). Old
+        partitions are read one at a time in pmid order; a new partition is written as soon as no
+        later old one can add to it, so memory follows a partition (old or new), not the table.
+
+        Rows are placed by their own pmid, not by the file they come from: ``mechanisms`` and
+        ``delivery`` were one unpartitioned ``part-000.parquet`` holding every pmid (numeric or
+        not) until 2026-11-24, and such a file is laid out like any other."""
+        from vdmine.store.tables import sort_rows
+
         schema = TABLES[name]
         tdir.mkdir(parents=True, exist_ok=False)
-        ranged, written = [], 0
+        ranged, other, written = [], {}, 0
         for f in sorted(old_dir.glob("part-*.parquet")):
             if f.name == "part-empty.parquet":
                 continue
             span = part_range(f.name)
             if span is None:  # non-numeric ids: the same partition at every width
-                os.link(f, tdir / f.name)
-                written += 1
+                other[f.name[len("part-"):-len(".parquet")]] = f
             else:
                 ranged.append((span, f))
         pending: dict[str, list[pa.Table]] = defaultdict(list)
 
-        def flush(upto: int | None) -> None:
+        def write(bucket: str, parts: list[pa.Table]) -> None:
             nonlocal written
+            table = pa.concat_tables(parts) if len(parts) > 1 else parts[0]
+            self._write_part(sort_rows(name, table), tdir / f"part-{bucket}.parquet", None)
+            written += 1
+
+        def flush(upto: int) -> None:
             for bucket in sorted(pending):
-                if upto is None or part_range(f"part-{bucket}.parquet")[1] <= upto:
-                    parts = pending.pop(bucket)
-                    self._write_part(pa.concat_tables(parts) if len(parts) > 1 else parts[0],
-                                     tdir / f"part-{bucket}.parquet", None)
-                    written += 1
-                    del parts
+                span = part_range(f"part-{bucket}.parquet")
+                if span is not None and span[1] <= upto:
+                    write(bucket, pending.pop(bucket))
 
         for (_, last), f in sorted(ranged):
             old = pq.read_table(f, schema=schema)
             for bucket, part in group_by_bucket(old, width):
                 pending[bucket].append(part)
             del old
-            flush(last)  # old ranges are disjoint: no later file holds pmids <= last
+            flush(last)  # old ranges are disjoint: no later file holds numeric pmids <= last
             pa.default_memory_pool().release_unused()
-        flush(None)
+        for bucket in sorted(set(pending) | set(other)):
+            if bucket not in pending:  # untouched non-numeric partition: the very same file
+                os.link(other[bucket], tdir / f"part-{bucket}.parquet")
+                written += 1
+                continue
+            parts = pending.pop(bucket)
+            if bucket in other:
+                parts.insert(0, pq.read_table(other[bucket], schema=schema))
+            write(bucket, parts)
         if not written:
             _write_file(schema.empty_table(), tdir / "part-empty.parquet")
         _fsync_dir(tdir)

@@ -9,7 +9,7 @@ Merging rules (what makes re-runs idempotent):
   input does not grow it.
 
 A run applies these rules partition by partition in Arrow (``merge_papers_part``,
-``merge_sentence_table``, ``drop_pmids``/``keep_pmids`` as ``pc.is_in`` filters, ``_sort`` with
+``merge_sentence_table``, ``drop_pmids``/``keep_pmids`` as ``pc.is_in`` filters, ``sort_rows`` with
 ``pc.sort_indices``); ``merge_papers`` is the same upsert on Python rows, for small tables.
 """
 
@@ -78,7 +78,7 @@ def to_table(name: str, rows: Iterable[dict]) -> pa.Table:
 _SORTABLE = (pa.types.is_string, pa.types.is_integer, pa.types.is_floating, pa.types.is_boolean, pa.types.is_timestamp)
 
 
-def _sort(name: str, table: pa.Table) -> pa.Table:
+def sort_rows(name: str, table: pa.Table) -> pa.Table:
     """Stable, content-only order, so that the same rows always give the same bytes.
 
     Tables keyed by pmid: numeric pmids by value (before other ids), then sent_idx, start_char,
@@ -133,7 +133,7 @@ def merge_sentence_table(name: str, old: pa.Table, new, replaced, deleted) -> pa
     if not isinstance(new, pa.Table):
         new = to_table(name, new)
     merged = pa.concat_tables([kept, new.cast(kept.schema)]) if new.num_rows else kept
-    return _sort(name, merged)
+    return sort_rows(name, merged)
 
 
 def merge_papers_part(old: pa.Table, replace: pa.Table, refresh: pa.Table, deleted) -> pa.Table:
@@ -153,7 +153,7 @@ def merge_papers_part(old: pa.Table, replace: pa.Table, refresh: pa.Table, delet
         parts.append(stored)
     if replace.num_rows:
         parts.append(replace.cast(old.schema))
-    return _sort("papers", pa.concat_tables(parts))
+    return sort_rows("papers", pa.concat_tables(parts))
 
 
 def merge_papers(old: pa.Table, new_rows: list[dict], deleted: set[str]) -> tuple[pa.Table, dict]:
@@ -181,7 +181,7 @@ def merge_papers(old: pa.Table, new_rows: list[dict], deleted: set[str]) -> tupl
         else:
             stats["updated"] += 1
         existing[row["pmid"]] = row
-    return _sort("papers", pa.Table.from_pylist(list(existing.values()), schema=TABLES["papers"])), stats
+    return sort_rows("papers", pa.Table.from_pylist(list(existing.values()), schema=TABLES["papers"])), stats
 
 
 def merge_quarantine(old: pa.Table, new_rows: list[dict]) -> pa.Table:
@@ -189,4 +189,4 @@ def merge_quarantine(old: pa.Table, new_rows: list[dict]) -> pa.Table:
     for r in old.to_pylist() + new_rows:
         key = (r["record_id"], r["source"], r["stage"], r["reason"])
         seen.setdefault(key, r)  # keep the first time it was seen
-    return _sort("quarantine", pa.Table.from_pylist(list(seen.values()), schema=TABLES["quarantine"]))
+    return sort_rows("quarantine", pa.Table.from_pylist(list(seen.values()), schema=TABLES["quarantine"]))
