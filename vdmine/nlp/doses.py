@@ -31,6 +31,7 @@ from spacy.tokens import Doc
 from vdmine.nlp import exposures as _exposures
 from vdmine.nlp import prefilter as pf
 from vdmine.nlp.docs import doc_text
+from vdmine.nlp.lexicon import read_tsv
 
 SPAN_KEY = "vdmine_doses"
 LEX = Path(__file__).resolve().parent / "lexicons"
@@ -77,17 +78,9 @@ def _dose_iu(x: "_Dose", entry: dict | None, iu_per_ug: float | None) -> float |
     return None
 
 
-def _tsv(name: str) -> list[list[str]]:
-    out = []
-    for line in (LEX / name).read_text(encoding="utf-8").splitlines():
-        if line.strip() and not line.startswith("#"):
-            out.append(line.split("\t"))
-    return out
-
-
 @lru_cache(maxsize=1)
 def number_words() -> dict[str, int]:
-    return {w.lower(): int(v) for w, v in _tsv("dose_number_words.tsv")}
+    return {w.lower(): int(v) for w, v in read_tsv("dose_number_words.tsv")}
 
 
 def words_to_int(text: str) -> int | None:
@@ -142,12 +135,12 @@ class _Data:
     """All dose vocabularies, compiled once per process."""
 
     def __init__(self) -> None:
-        self.units = _tsv("dose_units.tsv")
+        self.units = read_tsv("dose_units.tsv")
         unit_alts = "|".join(f"(?:{u[0]})" for u in self.units)
         self._unit_memo: dict[str, tuple[str, float | None]] = {}
         self.unit_res = [(re.compile(rf"(?:{u[0]})$"), u[1], float(u[2]) if len(u) > 2 and u[2] else None) for u in self.units]
-        self.per = [(re.compile(p), s) for p, s in _tsv("dose_per.tsv")]
-        per_alts = "|".join(f"(?:{p})" for p, _ in _tsv("dose_per.tsv"))
+        self.per = [(re.compile(p), s) for p, s in read_tsv("dose_per.tsv")]
+        per_alts = "|".join(f"(?:{p})" for p, _ in read_tsv("dose_per.tsv"))
         self.dose = re.compile(
             rf"(?<![\w.,])(?P<num>{NUM})\s?(?P<k>[kK](?![a-zA-Z]))?\s?-?\s?(?P<unit>{unit_alts})(?P<per>{per_alts})?(?![\w])"
         )
@@ -166,10 +159,10 @@ class _Data:
             _Freq(re.compile(r.replace("(?P<n>N)", f"(?P<n>{numw})").replace("(?P<n2>N)", f"(?P<n2>{numw})")
                              .replace("(?P<n3>N)", f"(?P<n3>{numw})").replace("(?P<n4>N)", f"(?P<n4>{numw})"),
                              re.IGNORECASE), label, period)
-            for r, label, period in _tsv("dose_frequency.tsv")
+            for r, label, period in read_tsv("dose_frequency.tsv")
         ]
         self.routes = []
-        for r, route, where in _tsv("dose_routes.tsv"):
+        for r, route, where in read_tsv("dose_routes.tsv"):
             flags = 0 if "(?-i:" in r else re.IGNORECASE
             pattern = r.replace("(?-i:", "(?:") if flags == 0 else r
             self.routes.append((re.compile(rf"(?<![\w.])(?:{pattern})(?![\w])", flags), route, where))

@@ -18,9 +18,8 @@ import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from itertools import accumulate
-from pathlib import Path
 
-LEXICON_DIR = Path(__file__).resolve().parent / "lexicons"
+from vdmine.nlp.lexicon import LEXICON_DIR, read_tsv
 
 # Cue classes that can carry the direction of a result (used by the cheap prefilter too).
 DIRECTION_CLASSES = ("up", "down", "better", "worse")
@@ -406,13 +405,7 @@ def _first_start(item) -> int:
 
 
 def _read_tsv(name: str) -> list[tuple[str, str, str]]:
-    rows = []
-    for line in (LEXICON_DIR / name).read_text(encoding="utf-8").splitlines():
-        if not line.strip() or line.startswith("#"):
-            continue
-        parts = line.split("\t")
-        rows.append((parts[0], parts[1], parts[2] if len(parts) > 2 else ""))
-    return rows
+    return [(parts[0], parts[1], parts[2] if len(parts) > 2 else "") for parts in read_tsv(name)]
 
 
 class Lexicons:

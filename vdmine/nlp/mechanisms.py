@@ -21,14 +21,14 @@ from bisect import bisect_right
 from collections import defaultdict
 from dataclasses import dataclass
 from functools import lru_cache
-from pathlib import Path
 
 from spacy.language import Language
 from spacy.matcher import PhraseMatcher
 from spacy.tokens import Doc, Span
 from spacy.util import filter_spans
 
-LEXICON_DIR = Path(__file__).resolve().parent / "lexicons"
+from vdmine.nlp.lexicon import read_tsv
+
 USER_DATA_KEY = "vdmine_mechanisms"  # (hits, context): see MechanismCues.__call__
 
 # How well a finding's section speaks for the paper's result, best first (the delivery row's
@@ -44,17 +44,9 @@ class Cue:
     mesh_id: str | None
 
 
-def _tsv(name: str) -> list[list[str]]:
-    rows = []
-    for line in (LEXICON_DIR / name).read_text(encoding="utf-8").splitlines():
-        if line.strip() and not line.startswith("#"):
-            rows.append(line.split("\t"))
-    return rows
-
-
 def _cues(name: str) -> tuple[Cue, ...]:
     out = []
-    for row in _tsv(name):
+    for row in read_tsv(name):
         row = row + [""] * (4 - len(row))
         out.append(Cue(row[0].strip(), row[1].strip(), row[2].strip(), row[3].strip() or None))
     return tuple(out)
@@ -73,7 +65,7 @@ def delivery_cues() -> tuple[Cue, ...]:
 @lru_cache(maxsize=1)
 def context_cues() -> dict[str, tuple[str, ...]]:
     out: dict[str, list[str]] = {}
-    for row in _tsv("context_cues.tsv"):
+    for row in read_tsv("context_cues.tsv"):
         out.setdefault(row[1].strip(), []).append(row[0].strip())
     return {k: tuple(v) for k, v in out.items()}
 
