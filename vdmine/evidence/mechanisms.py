@@ -19,7 +19,9 @@ import spacy
 
 from vdmine.nlp import mechanisms as cues
 from vdmine.nlp.extract import bounded_vocab, chunks
+from vdmine.records import Record
 from vdmine.store.schemas import TABLES
+from vdmine.store.tables import keep_pmids
 
 
 @lru_cache(maxsize=1)
@@ -36,13 +38,6 @@ def _nlp():
     return nlp
 
 
-def _text(title: str | None, abstract: str | None) -> str:
-    title, abstract = title or "", abstract or ""
-    if title and abstract:
-        return f"{title}\n{abstract}"
-    return title or abstract
-
-
 SLICE = 2000  # papers turned into Python strings at a time
 ZONE_DOCS = 500  # candidate papers tokenized per spaCy memory zone (see _add_rows)
 
@@ -51,17 +46,18 @@ def _candidates(papers: pa.Table) -> Iterator[tuple[str, str | None, str]]:
     """(pmid, design, text) of the papers whose text may match a cue, slice by slice."""
     for batch in papers.select(["pmid", "title", "abstract", "study_design"]).to_batches(max_chunksize=SLICE):
         cols = batch.to_pydict()
-        for pmid, design, text in zip(cols["pmid"], cols["study_design"], map(_text, cols["title"], cols["abstract"])):
+        for pmid, design, title, abstract in zip(cols["pmid"], cols["study_design"], cols["title"], cols["abstract"]):
+            text = Record(pmid, title or "", abstract or "").text  # the text the extraction read
             if cues.may_match(text):
                 yield pmid, design, text
 
 
 def _by_pmid(table: pa.Table | None, columns: list[str], pmids: set[str]) -> dict[str, list[dict]]:
+    """The rows of these pmids only, as dicts by pmid (filtered in Arrow: few rows become dicts)."""
     out: dict[str, list[dict]] = defaultdict(list)
     if table is not None and table.num_rows:
-        for row in table.select(columns).to_pylist():
-            if row["pmid"] in pmids:
-                out[row["pmid"]].append(row)
+        for row in keep_pmids(table.select(columns), pmids).to_pylist():
+            out[row["pmid"]].append(row)
     return out
 
 

@@ -59,6 +59,7 @@ import pyarrow.parquet as pq
 
 from vdmine.errors import VdmineError
 from vdmine.store.schemas import TABLES
+from vdmine.store.tables import sort_rows
 
 INTERNAL = ".vdmine"
 WRITE_OPTS = dict(compression="zstd", use_dictionary=True, write_statistics=True, version="2.6")
@@ -401,8 +402,6 @@ class Store:
         Rows are placed by their own pmid, not by the file they come from: ``mechanisms`` and
         ``delivery`` were one unpartitioned ``part-000.parquet`` holding every pmid (numeric or
         not) until 2026-11-24, and such a file is laid out like any other."""
-        from vdmine.store.tables import sort_rows
-
         schema = TABLES[name]
         tdir.mkdir(parents=True, exist_ok=False)
         ranged, other, written = [], {}, 0
