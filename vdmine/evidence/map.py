@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
@@ -102,20 +103,31 @@ def _doses_by_pmid(doses: pa.Table | None) -> dict[str, tuple[list[float], list[
     return out
 
 
-def _representative(findings: list[dict], carriers: set[str], winning) -> dict | None:
-    """Best sentence from a paper that carries the verdict (rules in the schema doc)."""
-    pool = [f for f in findings if f["pmid"] in carriers and (winning is None or f["_stance"] == winning)]
-    pool = pool or [f for f in findings if f["_stance"] is not None] or findings
+# A group's findings are held as columns (one Python list per column, findings-table order, the
+# strings shared: _pylist), not as one dict per finding: the largest group (no condition, exposure
+# or outcome named) grows with the corpus. Python heap peak of the evidence map of the 50,000-record
+# benchmark job (tracemalloc): 42 MiB with a dict per finding, 20 MiB with columns.
+_GROUP_COLUMNS = ("pmid", "sent_idx", "section", "direction", "hedged", "significant", "_design")
+
+
+def _representative(g: dict[str, list], order: list[int], stance: list, weight: list[float],
+                    carriers: set[str], winning) -> int | None:
+    """Index (in ``g``) of the best sentence from a paper that carries the verdict (rules in the
+    schema doc); ``order`` is the group's (pmid, sentence) order, which breaks ties."""
+    pmid = g["pmid"]
+    pool = [i for i in order if pmid[i] in carriers and (winning is None or stance[i] == winning)]
+    pool = pool or [i for i in order if stance[i] is not None] or order
     if not pool:
         return None
+    hedged, section, sent = g["hedged"], g["section"], g["sent_idx"]
     return min(
         pool,
-        key=lambda f: (
-            -f["_design_w"],
-            bool(f.get("hedged")),
-            SECTION_RANK.get((f.get("section") or "other").lower(), 3),
-            data.pmid_key(f["pmid"]),
-            f["sent_idx"],
+        key=lambda i: (
+            -weight[i],
+            bool(hedged[i]),
+            SECTION_RANK.get((section[i] or "other").lower(), 3),
+            data.pmid_key(pmid[i]),
+            sent[i],
         ),
     )
 
@@ -124,41 +136,47 @@ _FINDING_COLUMNS = ("pmid", "sent_idx", "section", "condition", "exposure", "out
                     "significant", "study_design")
 
 
-def _group_row(key: tuple[str, str, str], group: list[dict], dose_of, hier) -> tuple[dict, dict | None]:
+def _group_row(key: tuple[str, str, str], g: dict[str, list], dose_of, hier) -> tuple[dict, int | None]:
     """One evidence-map row from the findings of one (condition, exposure, outcome) group, and
-    the representative finding (its sentence is filled in by the caller).
+    the index in ``g`` of the representative finding (its sentence is filled in by the caller).
 
-    ``group`` rows carry the finding columns plus ``_design`` (the paper's design) and ``_ref``
-    (where to find the sentence); they are in findings-table order. ``dose_of`` maps a pmid to its
-    vitamin D (iu_per_day values, bolus values)."""
-    for f in group:
-        f["_design_w"] = design_weight(f["_design"])
+    ``g`` holds the columns of ``_GROUP_COLUMNS`` for the group's findings, in findings-table
+    order; ``_design`` is the paper's design. ``dose_of`` maps a pmid to its vitamin D
+    (iu_per_day values, bolus values)."""
+    pmid, sent, dirs, hedged_col, significant, designs = (
+        g["pmid"], g["sent_idx"], g["direction"], g["hedged"], g["significant"], g["_design"])
+    weight_of: dict = {}
+    weight = [weight_of[d] if d in weight_of else weight_of.setdefault(d, design_weight(d)) for d in designs]
+    key_of: dict = {}
+    pkey = [key_of[p] if p in key_of else key_of.setdefault(p, data.pmid_key(p)) for p in pmid]
+    order = sorted(range(len(pmid)), key=lambda i: (pkey[i], sent[i]))
+    del pkey, key_of
     condition, exposure, outcome = key
-    fs = sorted(group, key=lambda f: (data.pmid_key(f["pmid"]), f["sent_idx"]))
     dir_counts = {d: 0 for d in DIRECTIONS}
     unclear = hedged = 0
-    for f in fs:
-        d = f.get("direction")
+    for d, h in zip(dirs, hedged_col):
         if d in dir_counts:
             dir_counts[d] += 1
         else:
             unclear += 1
-        hedged += bool(f.get("hedged"))
+        hedged += bool(h)
     majority_assoc = 1 if dir_counts["association_positive"] >= dir_counts["association_negative"] else -1
 
     dir_weight = {d: 0.0 for d in DIRECTIONS}
+    stance: list = [None] * len(pmid)
     items = []
-    for f in fs:
-        d = f.get("direction")
-        factor = finding_factor(f.get("hedged"), f.get("significant"), d)
-        f["_stance"] = map_stance(d, exposure, outcome, majority_assoc)
+    for i in order:
+        d = dirs[i]
+        factor = finding_factor(hedged_col[i], significant[i], d)
+        stance[i] = map_stance(d, exposure, outcome, majority_assoc)
         if d in dir_weight:
-            dir_weight[d] += factor * f["_design_w"]
-        items.append((f["pmid"], f["_design"], f["_stance"], factor))
+            dir_weight[d] += factor * weight[i]
+        items.append((pmid[i], designs[i], stance[i], factor))
     papers_st = reduce_papers(items)
+    del items
     v = decide(papers_st)
 
-    pmids = _sorted_pmids(f["pmid"] for f in fs)
+    pmids = _sorted_pmids(pmid)
     if v.winning is None:
         carriers = set(papers_st)
     else:
@@ -167,8 +185,8 @@ def _group_row(key: tuple[str, str, str], group: list[dict], dose_of, hier) -> t
 
     bucket_counts = {b: 0 for b in DESIGN_BUCKETS}
     seen = {}
-    for f in fs:
-        seen.setdefault(f["pmid"], f["_design"])
+    for i in order:
+        seen.setdefault(pmid[i], designs[i])
     for design in seen.values():
         bucket_counts[design_bucket(design)] += 1
 
@@ -177,14 +195,14 @@ def _group_row(key: tuple[str, str, str], group: list[dict], dose_of, hier) -> t
     boluses = sorted({x for p in carriers for x in dose_of.get(p, no_dose)[1]})
     top = max(dir_weight.values())
     direction = next((d for d in DIRECTIONS if dir_weight[d] == top), None) if top > 0 else None
-    rep = _representative(fs, carriers, v.winning)
+    rep = _representative(g, order, stance, weight, carriers, v.winning)
     row = {
         "condition": condition,
         "condition_group": hier.group(condition) if condition != UNSPECIFIED else UNSPECIFIED,
         "exposure": exposure,
         "outcome": outcome,
         "n_papers": len(pmids),
-        "n_findings": len(fs),
+        "n_findings": len(pmid),
         "n_meta_analysis": bucket_counts["meta_analysis"],
         "n_rct": bucket_counts["rct"],
         "n_observational": bucket_counts["observational"],
@@ -212,11 +230,32 @@ def _group_row(key: tuple[str, str, str], group: list[dict], dose_of, hier) -> t
         "pmids": pmids,
         "supporting_pmids": _sorted_pmids(carriers),
         "opposing_pmids": _sorted_pmids(opposing),
-        "representative_pmid": rep["pmid"] if rep else None,
-        "representative_sent_idx": rep["sent_idx"] if rep else None,
+        "representative_pmid": pmid[rep] if rep is not None else None,
+        "representative_sent_idx": sent[rep] if rep is not None else None,
         "representative_sentence": None,
     }
     return row, rep
+
+
+def _columns(rows: pa.Table, names) -> dict[str, list]:
+    """``names`` columns of ``rows`` as Python lists (a column the table lacks is all None)."""
+    n = rows.num_rows
+    return {c: _pylist(rows.column(c)) if c in rows.column_names else [None] * n for c in names}
+
+
+def _take(columns: dict[str, list], idx: list[int]) -> dict[str, list]:
+    """The rows ``idx`` of every column."""
+    return {c: [values[i] for i in idx] for c, values in columns.items()}
+
+
+def _pylist(column: pa.ChunkedArray) -> list:
+    """``column.to_pylist()``, with one Python string per distinct value instead of one per row
+    (a group's sections, directions, designs and pmids repeat)."""
+    if not pa.types.is_string(column.type):
+        return column.to_pylist()
+    encoded = column.combine_chunks().dictionary_encode()
+    values = [*encoded.dictionary.to_pylist(), None]  # index -1: null
+    return [values[i] for i in pc.fill_null(encoded.indices, -1).to_pylist()]
 
 
 def _keys(findings: pa.Table) -> list[tuple[str, str, str]]:
@@ -236,30 +275,28 @@ def build_evidence_map(papers: pa.Table, findings: pa.Table, doses: pa.Table | N
     dose_of = _doses_by_pmid(doses)
     hier = data.hierarchy()
 
-    # Rows become Python values one (condition, exposure, outcome) group at a time, and only the
-    # columns the aggregation reads. The representative sentence is taken from Arrow at the end.
-    cols = [c for c in _FINDING_COLUMNS if c in findings.column_names]
+    # Only the columns the aggregation reads become Python lists (strings shared); each
+    # (condition, exposure, outcome) group takes its rows by index. The representative sentence is
+    # taken from Arrow at the end.
     index_of: dict[tuple[str, str, str], list[int]] = defaultdict(list)
     for i, key in enumerate(_keys(findings)):
         index_of[key].append(i)
-    table = findings.select(cols)
+    columns = _columns(findings, ("pmid", "sent_idx", "section", "direction", "hedged", "significant", "study_design"))
+    columns["_design"] = [design_of.get(p) or d for p, d in zip(columns["pmid"], columns.pop("study_design"))]
     sentences = findings.column("sentence") if "sentence" in findings.column_names else pa.nulls(findings.num_rows, pa.string())
     out = []
     for key in sorted(index_of):
         idx = index_of[key]
-        group = table.take(pa.array(idx, pa.int64())).to_pylist()
-        for f, i in zip(group, idx):
-            f["_ref"] = i
-            f["_design"] = design_of.get(f["pmid"]) or f.get("study_design")
-        row, rep = _group_row(key, group, dose_of, hier)
-        if rep:
-            row["representative_sentence"] = sentences[rep["_ref"]].as_py()
+        row, rep = _group_row(key, _take(columns, idx), dose_of, hier)
+        if rep is not None:
+            row["representative_sentence"] = sentences[idx[rep]].as_py()
         out.append(row)
     return pa.Table.from_pylist(out, schema=TABLES["evidence_map"])
 
 
 # Findings rows per spill file and per read batch in build_evidence_map_from_parts: memory
-# follows this, not the corpus (a group is never split, so one very large group is held whole).
+# follows this, not the corpus, except for one very large group: a group is never split, so it is held
+# whole (its spill file's columns as Python lists, _columns).
 SPILL_ROWS = 10_000
 MAX_SPILLS = 512  # open files at once
 
@@ -307,17 +344,24 @@ def build_evidence_map_from_parts(parts: list[tuple[Path | None, Path, Path | No
         path = scratch / f"spill-{i:04d}.arrow"
         with pa.memory_map(str(path)) as source:
             spilled = pa.ipc.open_file(source).read_all()
-        groups: dict[tuple[str, str, str], list[dict]] = defaultdict(list)
-        for key, f in zip(_keys(spilled), spilled.to_pylist()):
-            groups[key].append(f)
-        del spilled
-        path.unlink()
-        for key, group in groups.items():
-            dose_of = {f["pmid"]: (f["_days"], f["_boluses"]) for f in group}
-            row, rep = _group_row(key, group, dose_of, hier)
-            if rep:
-                row["_ref"] = (rep["_part"], rep["_row"])
+        index_of: dict[tuple[str, str, str], list[int]] = defaultdict(list)
+        for j, key in enumerate(_keys(spilled)):
+            index_of[key].append(j)
+        columns = _columns(spilled, _GROUP_COLUMNS)
+        first: dict[str, int] = {}  # a paper's doses are on each of its rows: read them once
+        for j, p in enumerate(columns["pmid"]):
+            first.setdefault(p, j)
+        firsts = spilled.take(pa.array(list(first.values()), pa.int64()))
+        dose_of = dict(zip(first, zip(firsts.column("_days").to_pylist(), firsts.column("_boluses").to_pylist())))
+        del first, firsts
+        for key, idx in index_of.items():
+            row, rep = _group_row(key, _take(columns, idx), dose_of, hier)
+            if rep is not None:
+                j = idx[rep]
+                row["_ref"] = (spilled.column("_part")[j].as_py(), spilled.column("_row")[j].as_py())
             out.append(row)
+        del spilled, index_of, columns, dose_of
+        path.unlink()
     out.sort(key=lambda r: (r["condition"], r["exposure"], r["outcome"]))
     for n, row in enumerate(out):
         ref = row.pop("_ref", None)
