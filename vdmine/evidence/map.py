@@ -164,16 +164,17 @@ def _group_row(key: tuple[str, str, str], g: dict[str, list], dose_of, hier) -> 
 
     dir_weight = {d: 0.0 for d in DIRECTIONS}
     stance: list = [None] * len(pmid)
-    items = []
-    for i in order:
-        d = dirs[i]
-        factor = finding_factor(hedged_col[i], significant[i], d)
-        stance[i] = map_stance(d, exposure, outcome, majority_assoc)
-        if d in dir_weight:
-            dir_weight[d] += factor * weight[i]
-        items.append((pmid[i], designs[i], stance[i], factor))
-    papers_st = reduce_papers(items)
-    del items
+
+    def weighed():  # one finding at a time, not a list of them; fills stance and dir_weight on the way
+        for i in order:
+            d = dirs[i]
+            factor = finding_factor(hedged_col[i], significant[i], d)
+            stance[i] = map_stance(d, exposure, outcome, majority_assoc)
+            if d in dir_weight:
+                dir_weight[d] += factor * weight[i]
+            yield pmid[i], designs[i], stance[i], factor
+
+    papers_st = reduce_papers(weighed())  # consumes all of weighed(): stance and dir_weight are complete
     v = decide(papers_st)
 
     pmids = _sorted_pmids(pmid)
@@ -352,7 +353,9 @@ def build_evidence_map_from_parts(parts: list[tuple[Path | None, Path, Path | No
         for j, p in enumerate(columns["pmid"]):
             first.setdefault(p, j)
         firsts = spilled.take(pa.array(list(first.values()), pa.int64()))
-        dose_of = dict(zip(first, zip(firsts.column("_days").to_pylist(), firsts.column("_boluses").to_pylist())))
+        dose_of = {p: (days, boluses) for p, days, boluses in zip(first, firsts.column("_days").to_pylist(),
+                                                                   firsts.column("_boluses").to_pylist())
+                   if days or boluses}  # most papers have none: _group_row reads a missing one as none
         del first, firsts
         for key, idx in index_of.items():
             row, rep = _group_row(key, _take(columns, idx), dose_of, hier)
