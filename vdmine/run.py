@@ -109,8 +109,14 @@ class Staged:
 def use_system_memory_pool() -> None:
     """Arrow's default pool (mimalloc) keeps the pages of freed batches and partitions for reuse,
     so a long run's resident memory creeps up with its size; the system allocator gives them
-    back (measured in docs/performance.md, "Commit stage"). Process-wide: the run owns the process."""
-    if pa.default_memory_pool().backend_name != "system":
+    back (docs/performance.md, "Commit stage" and "Arrow's allocator").
+
+    ``vdmine/__init__.py`` makes it Arrow's default through ``ARROW_DEFAULT_MEMORY_POOL``, which
+    Arrow's C++ library reads when pyarrow is first imported (Parquet and IPC readers, compute
+    kernels). If pyarrow was imported before vdmine that is too late, and this switches at least
+    pyarrow's own default pool (conversions from Python). A pool the user chose in the
+    environment is left alone."""
+    if os.environ.get("ARROW_DEFAULT_MEMORY_POOL", "system") == "system" and pa.default_memory_pool().backend_name != "system":
         pa.set_memory_pool(pa.system_memory_pool())
 
 
