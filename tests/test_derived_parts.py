@@ -57,6 +57,7 @@ def test_evidence_map_from_parts_equals_the_whole_table_build(store, tmp_path, s
     got = build_evidence_map_from_parts(parts["evidence_parts"], parts["scratch"], spill_rows=spill_rows)
     assert whole.num_rows > 100
     assert got.equals(whole)
+    assert got.schema.equals(TABLES["evidence_map"], check_metadata=True)  # the table's doc goes into the file
     assert not list((tmp_path / "scratch").glob("*.arrow"))  # spill files are removed
 
 
