@@ -136,6 +136,13 @@ _FINDING_COLUMNS = ("pmid", "sent_idx", "section", "condition", "exposure", "out
                     "significant", "study_design")
 
 
+def _reading_order(pmid: list[str], sent: list[int]) -> list[int]:
+    """Row indices sorted by (pmid, sent_idx), pmids in natural order (:func:`data.pmid_key`);
+    ties keep their order."""
+    key_of = {p: data.pmid_key(p) for p in set(pmid)}
+    return sorted(range(len(pmid)), key=lambda i: (key_of[pmid[i]], sent[i]))
+
+
 def _group_row(key: tuple[str, str, str], g: dict[str, list], dose_of, hier) -> tuple[dict, int | None]:
     """One evidence-map row from the findings of one (condition, exposure, outcome) group, and
     the index in ``g`` of the representative finding (its sentence is filled in by the caller).
@@ -145,12 +152,9 @@ def _group_row(key: tuple[str, str, str], g: dict[str, list], dose_of, hier) -> 
     (iu_per_day values, bolus values)."""
     pmid, sent, dirs, hedged_col, significant, designs = (
         g["pmid"], g["sent_idx"], g["direction"], g["hedged"], g["significant"], g["_design"])
-    weight_of: dict = {}
-    weight = [weight_of[d] if d in weight_of else weight_of.setdefault(d, design_weight(d)) for d in designs]
-    key_of: dict = {}
-    pkey = [key_of[p] if p in key_of else key_of.setdefault(p, data.pmid_key(p)) for p in pmid]
-    order = sorted(range(len(pmid)), key=lambda i: (pkey[i], sent[i]))
-    del pkey, key_of
+    weight_of = {d: design_weight(d) for d in set(designs)}
+    weight = [weight_of[d] for d in designs]
+    order = _reading_order(pmid, sent)
     condition, exposure, outcome = key
     dir_counts = {d: 0 for d in DIRECTIONS}
     unclear = hedged = 0
