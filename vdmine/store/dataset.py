@@ -295,9 +295,9 @@ class Store:
         snap = self.internal / "snapshots" / version
         previous = self.current
         merges = merges or {}
-        for name, cut in {n: m.width for n, m in merges.items()}.items():
-            if cut is not None and cut != width:
-                raise ValueError(f"{name}: merge cut for pmid width {cut}, commit writes {width}")
+        for name, merge in merges.items():
+            if merge.width is not None and merge.width != width:
+                raise ValueError(f"{name}: merge cut for pmid width {merge.width}, commit writes {width}")
         regrid = snap / ".regrid"  # re-partitioned tables a merge then reads (removed before the swap)
         old_dirs = {}
         for name in sorted(PMID_TABLES) if previous is not None else ():
