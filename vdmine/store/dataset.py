@@ -295,9 +295,12 @@ class Store:
         snap = self.internal / "snapshots" / version
         previous = self.current
         merges = merges or {}
-        for name, merge in merges.items():
-            if merge.width is not None and merge.width != width:
-                raise ValueError(f"{name}: merge cut for pmid width {merge.width}, commit writes {width}")
+        # a comprehension, not a loop: a loop variable would keep the last merge (and the run's
+        # plan its function holds) alive until finalize (tests/test_store_partitions.py)
+        wrong = [f"{name}: merge cut for pmid width {m.width}, commit writes {width}"
+                 for name, m in merges.items() if m.width is not None and m.width != width]
+        if wrong:
+            raise ValueError(wrong[0])
         regrid = snap / ".regrid"  # re-partitioned tables a merge then reads (removed before the swap)
         old_dirs = {}
         for name in sorted(PMID_TABLES) if previous is not None else ():
